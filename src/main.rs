@@ -1,1 +1,155 @@
-fn main(){}
+//! The `confab` binary: serve (default), migrate, export-schema, token, seed.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use confab::app::{self, StartError};
+use confab::auth::{mint_token, MintClaims};
+use confab::config::{Cli, Command, Settings, TokenArgs};
+use confab::seed;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "confab=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("confab: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("confab: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), StartError> {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&settings).await,
+        Command::Migrate => {
+            let connected = app::connect(&settings).await?;
+            confab::db::migrate(&connected.conn).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::ExportSchema => {
+            print!("{}", confab::graphql::sdl());
+            Ok(())
+        }
+        Command::Token(args) => {
+            println!("{}", token(&settings, &args)?);
+            Ok(())
+        }
+        Command::Seed(args) => {
+            if !args.demo {
+                return Err(StartError::Config("say what to seed: --demo".into()));
+            }
+            let connected = app::connect(&settings).await?;
+            confab::db::migrate(&connected.conn).await?;
+            let created = seed::seed_demo(&connected.conn)
+                .await
+                .map_err(|e| StartError::Config(format!("seeding failed: {}", e.public_message())))?;
+            if created {
+                eprintln!("demo data created for {}", seed::DEMO_EMAIL);
+            } else {
+                eprintln!("demo data already present for {}", seed::DEMO_EMAIL);
+            }
+            println!("{}", demo_token(&settings)?);
+            Ok(())
+        }
+    }
+}
+
+fn token(settings: &Settings, args: &TokenArgs) -> Result<String, StartError> {
+    let secret = app::hs256_secret(settings)?.ok_or_else(|| {
+        StartError::Config(
+            "no HS256 secret configured (CONFAB_JWT_SECRET); tokens for JWKS keys come from your identity provider"
+                .into(),
+        )
+    })?;
+    if args.role == "authenticated" && args.sub.is_none() {
+        return Err(StartError::Config("--sub is required for the authenticated role".into()));
+    }
+    let audience = (args.role == "authenticated").then(|| settings.jwt_audience.clone());
+    mint_token(
+        &secret,
+        &MintClaims {
+            sub: args.sub,
+            role: args.role.clone(),
+            email: args.email.clone(),
+            ttl_secs: args.ttl,
+            audience,
+            issuer: settings.jwt_issuer.clone(),
+        },
+    )
+    .map_err(|e| StartError::Auth(e.to_string()))
+}
+
+fn demo_token(settings: &Settings) -> Result<String, StartError> {
+    token(
+        settings,
+        &TokenArgs {
+            sub: Some(seed::DEMO_USER),
+            role: "authenticated".into(),
+            email: Some(seed::DEMO_EMAIL.into()),
+            ttl: 7 * 24 * 3600,
+        },
+    )
+}
+
+async fn serve(settings: &Settings) -> Result<(), StartError> {
+    let app = app::build(settings).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| StartError::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    println!("confab listening on http://{addr}");
+    println!("GraphiQL: http://{addr}/graphql");
+    if settings.development_mode() {
+        eprintln!();
+        eprintln!("WARNING: development mode. No CONFAB_JWT_SECRET, CONFAB_JWKS_URL or CONFAB_JWKS_FILE is set,");
+        eprintln!("so tokens are signed with a generated secret kept in {}.", settings.data_dir().join(".confab-dev-secret").display());
+        eprintln!("Do not run this way in production.");
+        eprintln!();
+        println!("Dev token for the demo user {} ({}):", seed::DEMO_EMAIL, seed::DEMO_USER);
+        println!("Authorization: Bearer {}", demo_token(settings)?);
+    }
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| StartError::Config(format!("server error: {e}")))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,38 @@
+//! Enums stored as text columns and exposed as GraphQL enums.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ProjectStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "archived")]
+    Archived,
+    #[sea_orm(string_value = "deleted")]
+    Deleted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ConversationStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "archived")]
+    Archived,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum MessageRole {
+    #[sea_orm(string_value = "user")]
+    User,
+    #[sea_orm(string_value = "assistant")]
+    Assistant,
+    #[sea_orm(string_value = "system")]
+    System,
+    #[sea_orm(string_value = "tool")]
+    Tool,
+}

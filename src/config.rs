@@ -1,0 +1,136 @@
+//! Every setting, from flags with environment twins, validated once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "confab", version, about = "GraphQL API gateway for AI chat products")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    ExportSchema,
+    /// Mint a token signed with the configured HS256 secret.
+    Token(TokenArgs),
+    /// Load a data set.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub`); required for the authenticated role.
+    #[arg(long)]
+    pub sub: Option<uuid::Uuid>,
+    /// anon, authenticated or service_role.
+    #[arg(long, default_value = "authenticated")]
+    pub role: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// A small demo data set for one demo user; prints that user's token.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to serve on.
+    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+    /// Database URL: sqlite://FILE or postgres://...
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://confab.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+    /// Maximum pool size.
+    #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    pub db_max_connections: u32,
+    /// HS256 secret for user tokens (Supabase's JWT secret).
+    #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// JWKS URL for ES256/RS256 tokens.
+    #[arg(long, env = "CONFAB_JWKS_URL", global = true)]
+    pub jwks_url: Option<String>,
+    /// JWKS file for ES256/RS256 tokens.
+    #[arg(long, env = "CONFAB_JWKS_FILE", global = true)]
+    pub jwks_file: Option<PathBuf>,
+    /// Expected `aud` of user tokens.
+    #[arg(long, env = "CONFAB_JWT_AUDIENCE", default_value = "authenticated", global = true)]
+    pub jwt_audience: String,
+    /// Expected `iss`, if set.
+    #[arg(long, env = "CONFAB_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// Clock leeway for exp/nbf, seconds.
+    #[arg(long, env = "CONFAB_JWT_LEEWAY", default_value_t = 30, global = true)]
+    pub jwt_leeway: u64,
+    /// Largest `first`/`last` a connection accepts.
+    #[arg(long, env = "CONFAB_MAX_PAGE_SIZE", default_value_t = 100, global = true)]
+    pub max_page_size: u32,
+    /// Page size when neither `first` nor `last` is given.
+    #[arg(long, env = "CONFAB_DEFAULT_PAGE_SIZE", default_value_t = 20, global = true)]
+    pub default_page_size: u32,
+    /// Deepest query accepted.
+    #[arg(long, env = "CONFAB_MAX_DEPTH", default_value_t = 15, global = true)]
+    pub max_depth: usize,
+    /// Highest query complexity accepted.
+    #[arg(long, env = "CONFAB_MAX_COMPLEXITY", default_value_t = 50_000, global = true)]
+    pub max_complexity: usize,
+    /// Largest request body, bytes.
+    #[arg(long, env = "CONFAB_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
+    pub body_limit: usize,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: the defaults, on the given database.
+    pub fn for_database(url: &str) -> Self {
+        let cli = Cli::parse_from(["confab", "--database-url", url]);
+        cli.settings
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// Where development-mode state (the generated secret) is kept: beside the SQLite
+    /// file, else the working directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(rest) = self.database_url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            if !path.is_empty() && path != ":memory:" {
+                if let Some(parent) = PathBuf::from(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        return parent.to_path_buf();
+                    }
+                }
+            }
+        }
+        PathBuf::from(".")
+    }
+
+    /// True when no token key is configured: serve generates a secret and says so.
+    pub fn development_mode(&self) -> bool {
+        self.jwt_secret.is_none() && self.jwks_url.is_none() && self.jwks_file.is_none()
+    }
+}

@@ -1,0 +1,596 @@
+//! Conversations and their messages. A message write moves its conversation's counters
+//! and its projects' `updatedAt` in the same transaction; appends take the next
+//! sequence under a lock on the conversation so concurrent sends never collide.
+
+use entity::enums::{ConversationStatus, MessageRole};
+use entity::{conversation, message, project, project_conversation};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, Query, SelectStatement};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DbBackend, EntityTrait, JoinType, QueryFilter, QuerySelect, QueryTrait, RelationTrait,
+};
+use uuid::Uuid;
+
+use crate::access;
+use crate::auth::Viewer;
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::paging::{Keyed, KeyKind, Sort};
+use crate::projects::contains_ignoring_case;
+use crate::validate;
+
+impl Keyed for conversation::Model {
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Keyed for message::Model {
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, async_graphql::Enum)]
+pub enum ConversationOrder {
+    #[default]
+    UpdatedAtDesc,
+    UpdatedAtAsc,
+    CreatedAtDesc,
+    CreatedAtAsc,
+    LastMessageAtDesc,
+}
+
+fn column(c: conversation::Column) -> Expr {
+    Expr::col((conversation::Entity, c))
+}
+
+/// Sorts before every real timestamp, so chats without messages come last.
+fn no_message_yet() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(1, 1, 1, 0, 0, 0)
+        .single()
+        .expect("year 1 is a valid timestamp")
+}
+
+impl ConversationOrder {
+    pub fn sort(self) -> Sort {
+        let id = column(conversation::Column::Id);
+        match self {
+            ConversationOrder::UpdatedAtDesc => Sort::new("chat:updated_desc", id).then(
+                column(conversation::Column::UpdatedAt),
+                true,
+                KeyKind::Timestamp,
+            ),
+            ConversationOrder::UpdatedAtAsc => Sort::new("chat:updated_asc", id).then(
+                column(conversation::Column::UpdatedAt),
+                false,
+                KeyKind::Timestamp,
+            ),
+            ConversationOrder::CreatedAtDesc => Sort::new("chat:created_desc", id).then(
+                column(conversation::Column::CreatedAt),
+                true,
+                KeyKind::Timestamp,
+            ),
+            ConversationOrder::CreatedAtAsc => Sort::new("chat:created_asc", id).then(
+                column(conversation::Column::CreatedAt),
+                false,
+                KeyKind::Timestamp,
+            ),
+            ConversationOrder::LastMessageAtDesc => Sort::new("chat:last_message_desc", id).then(
+                Func::coalesce([
+                    column(conversation::Column::LastMessageAt),
+                    Expr::val(no_message_yet()),
+                ])
+                .into(),
+                true,
+                KeyKind::Timestamp,
+            ),
+        }
+    }
+}
+
+/// Messages: oldest first, by sequence.
+pub fn message_sort() -> Sort {
+    Sort::new("message:sequence", Expr::col((message::Entity, message::Column::Id))).then(
+        Expr::col((message::Entity, message::Column::Sequence)),
+        false,
+        KeyKind::Integer,
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub pinned: Option<bool>,
+    pub project_id: Option<Uuid>,
+    pub title_contains: Option<String>,
+    pub updated_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The select behind `viewer.conversations`: the viewer's own chats.
+pub fn viewer_conversations_query(viewer: &Viewer, filter: &ConversationFilter) -> SelectStatement {
+    let mut cond = Condition::all().add(access::own_conversations(viewer));
+    if let Some(status) = filter.status {
+        cond = cond.add(conversation::Column::Status.eq(status));
+    }
+    if let Some(pinned) = filter.pinned {
+        cond = cond.add(conversation::Column::Pinned.eq(pinned));
+    }
+    if let Some(needle) = &filter.title_contains {
+        cond = cond.add(contains_ignoring_case(
+            column(conversation::Column::Title),
+            needle,
+        ));
+    }
+    if let Some(after) = filter.updated_after {
+        cond = cond.add(conversation::Column::UpdatedAt.gt(after));
+    }
+    if let Some(project_id) = filter.project_id {
+        cond = cond.add(
+            column(conversation::Column::Id).in_subquery(
+                Query::select()
+                    .column((
+                        project_conversation::Entity,
+                        project_conversation::Column::ConversationId,
+                    ))
+                    .from(project_conversation::Entity)
+                    .and_where(
+                        Expr::col((
+                            project_conversation::Entity,
+                            project_conversation::Column::ProjectId,
+                        ))
+                        .eq(project_id),
+                    )
+                    .and_where(
+                        Expr::col((
+                            project_conversation::Entity,
+                            project_conversation::Column::ProjectId,
+                        ))
+                        .in_subquery(crate::projects::readable_projects_query(viewer).clear_selects().column((project::Entity, project::Column::Id)).to_owned()),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    conversation::Entity::find().filter(cond).into_query()
+}
+
+/// Readable chats joined to their project links; the parent expression is the project id.
+pub fn project_chats_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+    let select = conversation::Entity::find()
+        .join(
+            JoinType::InnerJoin,
+            project_conversation::Relation::Conversation.def().rev(),
+        )
+        .filter(access::readable_conversations(viewer))
+        .into_query();
+    (
+        select,
+        Expr::col((
+            project_conversation::Entity,
+            project_conversation::Column::ProjectId,
+        )),
+    )
+}
+
+/// Readable messages; the parent expression is the conversation id.
+pub fn messages_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+    (
+        message::Entity::find()
+            .filter(access::readable_messages(viewer))
+            .into_query(),
+        Expr::col((message::Entity, message::Column::ConversationId)),
+    )
+}
+
+pub async fn find_readable(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<Option<conversation::Model>> {
+    Ok(conversation::Entity::find_by_id(id)
+        .filter(access::readable_conversations(viewer))
+        .one(db)
+        .await?)
+}
+
+/// The conversation if readable (`NOT_FOUND` otherwise) and editable (`FORBIDDEN`).
+pub async fn find_editable(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<conversation::Model> {
+    let found = find_readable(db, viewer, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation"))?;
+    let editable = conversation::Entity::find_by_id(id)
+        .filter(access::editable_conversations(viewer))
+        .one(db)
+        .await?;
+    editable.ok_or_else(|| {
+        AppError::Forbidden("only the conversation's owner may change it".to_owned())
+    })?;
+    Ok(found)
+}
+
+/// Locks the conversation row for the rest of the transaction (Postgres); on SQLite the
+/// IMMEDIATE transaction already holds the write lock.
+async fn lock_conversation(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        conversation::Entity::find_by_id(id)
+            .select_only()
+            .column(conversation::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .one(db)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn find_message(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<Option<message::Model>> {
+    Ok(message::Entity::find_by_id(id)
+        .filter(access::readable_messages(viewer))
+        .one(db)
+        .await?)
+}
+
+const TITLE_MAX: usize = 500;
+const CONTENT_MAX: usize = 1_000_000;
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub role: MessageRole,
+    pub content: String,
+    pub metadata: Option<serde_json::Value>,
+    pub token_count: Option<i32>,
+    pub audio_url: Option<String>,
+}
+
+fn check_message(m: &NewMessage) -> AppResult<()> {
+    validate::text_len("content", &m.content, CONTENT_MAX)?;
+    if m.token_count.is_some_and(|t| t < 0) {
+        return Err(AppError::bad_input("tokenCount must not be negative"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewConversation {
+    pub title: Option<String>,
+    pub model: Option<String>,
+    pub encrypted: bool,
+    pub metadata: Option<serde_json::Value>,
+    pub project_id: Option<Uuid>,
+    pub first_message: Option<NewMessage>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// Creates a conversation, files it and adds its first message, all or nothing.
+pub async fn create_conversation(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    input: NewConversation,
+) -> AppResult<conversation::Model> {
+    let owner = access::require_user(viewer)?;
+    let txn = db::begin_write(db).await?;
+    if let Some(project_id) = input.project_id {
+        let project = crate::projects::find_editable(&txn, viewer, project_id).await?;
+        if project.status == entity::enums::ProjectStatus::Deleted {
+            return Err(AppError::Conflict(
+                "the project is deleted; restore it first".to_owned(),
+            ));
+        }
+    }
+    if let Some(t) = &input.title {
+        validate::text_len("title", t, TITLE_MAX)?;
+    }
+    if let Some(m) = &input.first_message {
+        check_message(m)?;
+    }
+    let now = db::now();
+    let id = Uuid::new_v4();
+    conversation::ActiveModel {
+        id: Set(id),
+        owner_id: Set(owner),
+        title: Set(input.title),
+        model: Set(input.model),
+        status: Set(ConversationStatus::Active),
+        pinned: Set(false),
+        encrypted: Set(input.encrypted),
+        metadata: Set(input.metadata.unwrap_or_else(empty_object)),
+        message_count: Set(0),
+        total_tokens: Set(0),
+        last_message_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    if let Some(project_id) = input.project_id {
+        crate::projects::file_chat(&txn, project_id, id).await?;
+    }
+    if let Some(first) = input.first_message {
+        insert_message(&txn, id, 1, first, now).await?;
+        refresh_counters(&txn, id, now).await?;
+    }
+    let created = conversation::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::Internal("conversation vanished in its transaction".into()))?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+#[derive(Debug, Default)]
+pub struct ConversationPatch {
+    pub title: Option<Option<String>>,
+    pub model: Option<Option<String>>,
+    pub status: Option<ConversationStatus>,
+    pub pinned: Option<bool>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+pub async fn update_conversation(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+    patch: ConversationPatch,
+) -> AppResult<conversation::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let current = find_editable(&txn, viewer, id).await?;
+    if let Some(Some(t)) = &patch.title {
+        validate::text_len("title", t, TITLE_MAX)?;
+    }
+    let mut row: conversation::ActiveModel = current.into();
+    if let Some(v) = patch.title {
+        row.title = Set(v);
+    }
+    if let Some(v) = patch.model {
+        row.model = Set(v);
+    }
+    if let Some(v) = patch.status {
+        row.status = Set(v);
+    }
+    if let Some(v) = patch.pinned {
+        row.pinned = Set(v);
+    }
+    if let Some(v) = patch.metadata {
+        row.metadata = Set(v);
+    }
+    row.updated_at = Set(db::now());
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+pub async fn delete_conversation(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<Uuid> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    find_editable(&txn, viewer, id).await?;
+    conversation::Entity::delete_many()
+        .filter(conversation::Column::Id.eq(id))
+        .filter(access::editable_conversations(viewer))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+async fn insert_message(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    sequence: i32,
+    input: NewMessage,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<message::Model> {
+    Ok(message::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        conversation_id: Set(conversation_id),
+        sequence: Set(sequence),
+        role: Set(input.role),
+        content: Set(input.content),
+        metadata: Set(input.metadata.unwrap_or_else(empty_object)),
+        token_count: Set(input.token_count),
+        feedback: Set(None),
+        audio_url: Set(input.audio_url),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Recomputes a conversation's counters from its messages and bumps its `updatedAt`,
+/// then the `updatedAt` of every project holding it.
+async fn refresh_counters(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    let of_conversation = |select: &mut SelectStatement| {
+        select
+            .from(message::Entity)
+            .and_where(Expr::col((message::Entity, message::Column::ConversationId)).eq(id))
+            .to_owned()
+    };
+    let count = of_conversation(Query::select().expr(Func::count(Expr::col((
+        message::Entity,
+        message::Column::Id,
+    )))));
+    let tokens = of_conversation(Query::select().expr(Func::coalesce([
+        Func::sum(Expr::col((message::Entity, message::Column::TokenCount))).into(),
+        Expr::val(0i64),
+    ])));
+    let last = of_conversation(
+        Query::select().expr(Func::max(Expr::col((message::Entity, message::Column::CreatedAt)))),
+    );
+    let update = Query::update()
+        .table(conversation::Entity)
+        .value(conversation::Column::MessageCount, Expr::SubQuery(None, Box::new(count.into())))
+        .value(conversation::Column::TotalTokens, Expr::SubQuery(None, Box::new(tokens.into())))
+        .value(conversation::Column::LastMessageAt, Expr::SubQuery(None, Box::new(last.into())))
+        .value(conversation::Column::UpdatedAt, now)
+        .and_where(Expr::col((conversation::Entity, conversation::Column::Id)).eq(id))
+        .to_owned();
+    db.execute(&update).await?;
+    let touch = Query::update()
+        .table(project::Entity)
+        .value(project::Column::UpdatedAt, now)
+        .and_where(
+            Expr::col((project::Entity, project::Column::Id)).in_subquery(
+                Query::select()
+                    .column(project_conversation::Column::ProjectId)
+                    .from(project_conversation::Entity)
+                    .and_where(Expr::col(project_conversation::Column::ConversationId).eq(id))
+                    .to_owned(),
+            ),
+        )
+        .to_owned();
+    db.execute(&touch).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct SendMessage {
+    pub conversation_id: Uuid,
+    pub message: NewMessage,
+    pub sequence: Option<i32>,
+}
+
+/// Appends at the next sequence, or upserts at the given one (keeping the message's id).
+pub async fn send_message(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    input: SendMessage,
+) -> AppResult<message::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    find_editable(&txn, viewer, input.conversation_id).await?;
+    if input.sequence.is_some_and(|s| s < 1) {
+        return Err(AppError::bad_input("sequence must be at least 1"));
+    }
+    check_message(&input.message)?;
+    lock_conversation(&txn, input.conversation_id).await?;
+    let now = db::now();
+    let saved = match input.sequence {
+        None => {
+            let highest: Option<i32> = message::Entity::find()
+                .select_only()
+                .column_as(message::Column::Sequence.max(), "highest")
+                .filter(message::Column::ConversationId.eq(input.conversation_id))
+                .into_tuple::<Option<i32>>()
+                .one(&txn)
+                .await?
+                .flatten();
+            let next = highest.unwrap_or(0).checked_add(1).ok_or_else(|| {
+                AppError::Conflict("the conversation has no sequence left".to_owned())
+            })?;
+            insert_message(&txn, input.conversation_id, next, input.message, now).await?
+        }
+        Some(sequence) => {
+            let existing = message::Entity::find()
+                .filter(message::Column::ConversationId.eq(input.conversation_id))
+                .filter(message::Column::Sequence.eq(sequence))
+                .one(&txn)
+                .await?;
+            match existing {
+                None => {
+                    insert_message(&txn, input.conversation_id, sequence, input.message, now)
+                        .await?
+                }
+                Some(found) => {
+                    let mut row: message::ActiveModel = found.into();
+                    row.role = Set(input.message.role);
+                    row.content = Set(input.message.content);
+                    row.metadata = Set(input.message.metadata.unwrap_or_else(empty_object));
+                    row.token_count = Set(input.message.token_count);
+                    row.audio_url = Set(input.message.audio_url);
+                    row.updated_at = Set(now);
+                    row.update(&txn).await?
+                }
+            }
+        }
+    };
+    refresh_counters(&txn, input.conversation_id, now).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+#[derive(Debug, Default)]
+pub struct MessagePatch {
+    pub content: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub feedback: Option<Option<serde_json::Value>>,
+}
+
+async fn find_editable_message(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<message::Model> {
+    let found = find_message(db, viewer, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("message"))?;
+    let editable = message::Entity::find_by_id(id)
+        .filter(access::editable_messages(viewer))
+        .one(db)
+        .await?;
+    editable.ok_or_else(|| {
+        AppError::Forbidden("only the conversation's owner may change its messages".to_owned())
+    })?;
+    Ok(found)
+}
+
+pub async fn update_message(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+    patch: MessagePatch,
+) -> AppResult<message::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let current = find_editable_message(&txn, viewer, id).await?;
+    if let Some(c) = &patch.content {
+        validate::text_len("content", c, CONTENT_MAX)?;
+    }
+    let mut row: message::ActiveModel = current.into();
+    if let Some(v) = patch.content {
+        row.content = Set(v);
+    }
+    if let Some(v) = patch.metadata {
+        row.metadata = Set(v);
+    }
+    if let Some(v) = patch.feedback {
+        row.feedback = Set(v);
+    }
+    row.updated_at = Set(db::now());
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+pub async fn delete_message(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) -> AppResult<Uuid> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let current = find_editable_message(&txn, viewer, id).await?;
+    lock_conversation(&txn, current.conversation_id).await?;
+    message::Entity::delete_by_id(id).exec(&txn).await?;
+    refresh_counters(&txn, current.conversation_id, db::now()).await?;
+    txn.commit().await?;
+    Ok(id)
+}

@@ -1,0 +1,309 @@
+//! Per-request dataloaders. Each carries the request's viewer, so every batch is scoped
+//! by the `access` module; one statement per loader per level of the query, for all
+//! parents together.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::enums::ProjectStatus;
+use entity::{conversation, message, profile, project, project_conversation};
+use sea_orm::sea_query::{Expr, ExprTrait, Order};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, RelationTrait,
+};
+use uuid::Uuid;
+
+use crate::access;
+use crate::error::SharedError;
+use crate::auth::Viewer;
+use crate::conversations::{self, ConversationOrder};
+use crate::graphql::connection::CountKey;
+use crate::paging::{self, Page, PageRequest};
+
+/// What every loader needs: the database and the viewer the rows are scoped to.
+#[derive(Clone)]
+pub struct Scope {
+    pub db: DatabaseConnection,
+    pub viewer: Viewer,
+}
+
+pub type LoadError = SharedError;
+
+fn shared(err: crate::error::AppError) -> LoadError {
+    err.into()
+}
+
+/// The loaders of one request.
+pub struct Loaders {
+    pub chat_pages: DataLoader<ChatPages>,
+    pub message_pages: DataLoader<MessagePages>,
+    pub last_messages: DataLoader<LastMessages>,
+    pub counts: DataLoader<Counts>,
+    pub public_profiles: DataLoader<PublicProfiles>,
+    pub chat_projects: DataLoader<ChatProjects>,
+    pub conversations: DataLoader<Conversations>,
+}
+
+impl Loaders {
+    pub fn new(scope: Scope) -> Self {
+        let s = || scope.clone();
+        Loaders {
+            chat_pages: DataLoader::new(ChatPages(s()), tokio::spawn),
+            message_pages: DataLoader::new(MessagePages(s()), tokio::spawn),
+            last_messages: DataLoader::new(LastMessages(s()), tokio::spawn),
+            counts: DataLoader::new(Counts(s()), tokio::spawn),
+            public_profiles: DataLoader::new(PublicProfiles(s()), tokio::spawn),
+            chat_projects: DataLoader::new(ChatProjects(s()), tokio::spawn),
+            conversations: DataLoader::new(Conversations(s()), tokio::spawn),
+        }
+    }
+}
+
+/// Groups keys that share page arguments, so each group is one window statement.
+fn group_by<K: Clone, G: std::hash::Hash + Eq>(
+    keys: &[K],
+    group: impl Fn(&K) -> G,
+    parent: impl Fn(&K) -> Uuid,
+) -> HashMap<G, Vec<Uuid>> {
+    let mut groups: HashMap<G, Vec<Uuid>> = HashMap::new();
+    for key in keys {
+        groups.entry(group(key)).or_default().push(parent(key));
+    }
+    groups
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChatPageKey {
+    pub project: Uuid,
+    pub order: ConversationOrder,
+    pub page: PageRequest,
+}
+
+/// `Project.chats`: readable chats filed in each project, one window per project.
+pub struct ChatPages(Scope);
+
+impl Loader<ChatPageKey> for ChatPages {
+    type Value = Page<conversation::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ChatPageKey],
+    ) -> Result<HashMap<ChatPageKey, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for ((order, page), parents) in group_by(keys, |k| (k.order, k.page.clone()), |k| k.project)
+        {
+            let (base, parent) = conversations::project_chats_query(&self.0.viewer);
+            let mut pages = paging::fetch_windows(
+                &self.0.db,
+                base,
+                parent,
+                &parents,
+                &order.sort(),
+                &page,
+            )
+            .await
+            .map_err(shared)?;
+            for project in parents {
+                let value = pages.remove(&project).unwrap_or_default();
+                out.insert(
+                    ChatPageKey {
+                        project,
+                        order,
+                        page: page.clone(),
+                    },
+                    value,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessagePageKey {
+    pub conversation: Uuid,
+    pub page: PageRequest,
+}
+
+/// `Conversation.messages`: one window per conversation.
+pub struct MessagePages(Scope);
+
+impl Loader<MessagePageKey> for MessagePages {
+    type Value = Page<message::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[MessagePageKey],
+    ) -> Result<HashMap<MessagePageKey, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for (page, parents) in group_by(keys, |k| k.page.clone(), |k| k.conversation) {
+            let (base, parent) = conversations::messages_query(&self.0.viewer);
+            let mut pages = paging::fetch_windows(
+                &self.0.db,
+                base,
+                parent,
+                &parents,
+                &conversations::message_sort(),
+                &page,
+            )
+            .await
+            .map_err(shared)?;
+            for conversation in parents {
+                let value = pages.remove(&conversation).unwrap_or_default();
+                out.insert(
+                    MessagePageKey {
+                        conversation,
+                        page: page.clone(),
+                    },
+                    value,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `Conversation.lastMessage`: the message with the highest sequence.
+pub struct LastMessages(Scope);
+
+impl Loader<Uuid> for LastMessages {
+    type Value = message::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let sort = conversations::message_sort();
+        let request = PageRequest {
+            sort: sort.name,
+            limit: 1,
+            backward: true,
+            after: None,
+            before: None,
+        };
+        let (base, parent) = conversations::messages_query(&self.0.viewer);
+        let pages = paging::fetch_windows::<message::Model>(
+            &self.0.db, base, parent, keys, &sort, &request,
+        )
+        .await
+        .map_err(shared)?;
+        Ok(pages
+            .into_iter()
+            .filter_map(|(id, page)| page.rows.into_iter().last().map(|(m, _)| (id, m)))
+            .collect())
+    }
+}
+
+/// `totalCount` of nested connections: one grouped count per kind.
+pub struct Counts(Scope);
+
+impl Loader<CountKey> for Counts {
+    type Value = i64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CountKey]) -> Result<HashMap<CountKey, i64>, Self::Error> {
+        let mut chats = Vec::new();
+        let mut messages = Vec::new();
+        for key in keys {
+            match key {
+                CountKey::ProjectChats(id) => chats.push(*id),
+                CountKey::ConversationMessages(id) => messages.push(*id),
+            }
+        }
+        let mut out = HashMap::new();
+        if !chats.is_empty() {
+            let (base, parent) = conversations::project_chats_query(&self.0.viewer);
+            let counts = paging::count_by_parent(&self.0.db, base, parent, &chats)
+                .await
+                .map_err(shared)?;
+            for id in chats {
+                out.insert(
+                    CountKey::ProjectChats(id),
+                    counts.get(&id).copied().unwrap_or(0),
+                );
+            }
+        }
+        if !messages.is_empty() {
+            let (base, parent) = conversations::messages_query(&self.0.viewer);
+            let counts = paging::count_by_parent(&self.0.db, base, parent, &messages)
+                .await
+                .map_err(shared)?;
+            for id in messages {
+                out.insert(
+                    CountKey::ConversationMessages(id),
+                    counts.get(&id).copied().unwrap_or(0),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Public profiles (project owners, team members) the viewer may see.
+pub struct PublicProfiles(Scope);
+
+impl Loader<Uuid> for PublicProfiles {
+    type Value = profile::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = profile::Entity::find()
+            .filter(profile::Column::Id.is_in(keys.iter().copied()))
+            .filter(access::readable_public_profiles(&self.0.viewer))
+            .all(&self.0.db)
+            .await
+            .map_err(|e| shared(e.into()))?;
+        Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    }
+}
+
+/// `Conversation.projects`: readable, not deleted projects holding each chat.
+pub struct ChatProjects(Scope);
+
+impl Loader<Uuid> for ChatProjects {
+    type Value = Vec<project::Model>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let base = project::Entity::find()
+            .join(
+                JoinType::InnerJoin,
+                project_conversation::Relation::Project.def().rev(),
+            )
+            .filter(access::readable_projects(&self.0.viewer))
+            .filter(project::Column::Status.ne(ProjectStatus::Deleted))
+            .order_by(project::Column::UpdatedAt, Order::Desc)
+            .order_by(project::Column::Id, Order::Desc)
+            .into_query();
+        let parent = Expr::col((
+            project_conversation::Entity,
+            project_conversation::Column::ConversationId,
+        ));
+        let mut grouped = paging::fetch_grouped(&self.0.db, base, parent, keys)
+            .await
+            .map_err(shared)?;
+        Ok(keys
+            .iter()
+            .map(|k| (*k, grouped.remove(k).unwrap_or_default()))
+            .collect())
+    }
+}
+
+/// Conversations by id, scoped to the readable ones (`Message.conversation`).
+pub struct Conversations(Scope);
+
+impl Loader<Uuid> for Conversations {
+    type Value = conversation::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = conversation::Entity::find()
+            .filter(Expr::col((conversation::Entity, conversation::Column::Id)).is_in(keys.iter().copied()))
+            .filter(access::readable_conversations(&self.0.viewer))
+            .all(&self.0.db)
+            .await
+            .map_err(|e| shared(e.into()))?;
+        Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+    }
+}

@@ -1,0 +1,92 @@
+//! The GraphQL schema, assembled from per-capability parts, and what each request
+//! carries: the viewer, the database handle, page limits and fresh, viewer-scoped
+//! dataloaders. Resolvers are thin: arguments in, an operation or a loader, objects out.
+
+pub mod connection;
+pub mod core;
+pub mod errors;
+pub mod loaders;
+pub mod node;
+pub mod types;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Viewer;
+use crate::config::Settings;
+use crate::paging::PageLimits;
+
+#[derive(MergedObject, Default)]
+pub struct Query(core::CoreQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(core::CoreMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits the schema is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl From<&Settings> for SchemaLimits {
+    fn from(s: &Settings) -> Self {
+        SchemaLimits {
+            max_depth: s.max_depth,
+            max_complexity: s.max_complexity,
+        }
+    }
+}
+
+pub fn build_schema(limits: SchemaLimits) -> AppSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(errors::ErrorCodes)
+        .finish()
+}
+
+/// The SDL `confab export-schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    build_schema(SchemaLimits {
+        max_depth: usize::MAX,
+        max_complexity: usize::MAX,
+    })
+    .sdl()
+}
+
+/// Per-request data every resolver reads.
+pub struct RequestCtx {
+    pub viewer: Viewer,
+    pub db: DatabaseConnection,
+    pub limits: PageLimits,
+    pub loaders: loaders::Loaders,
+}
+
+impl RequestCtx {
+    pub fn new(viewer: Viewer, db: DatabaseConnection, limits: PageLimits) -> Self {
+        let loaders = loaders::Loaders::new(loaders::Scope {
+            db: db.clone(),
+            viewer: viewer.clone(),
+        });
+        RequestCtx {
+            viewer,
+            db,
+            limits,
+            loaders,
+        }
+    }
+}
+
+/// The complexity weight of a connection field: its page size (the default page size
+/// when neither `first` nor `last` is given).
+pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
+    const ASSUMED_DEFAULT: usize = 20;
+    match first.or(last) {
+        Some(n) if n > 0 => n as usize,
+        Some(_) => 1,
+        None => ASSUMED_DEFAULT,
+    }
+}

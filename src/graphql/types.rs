@@ -1,0 +1,525 @@
+//! GraphQL objects of the [core] section: thin wrappers around entity models whose
+//! nested fields go through the request's loaders.
+
+use async_graphql::{Context, Interface, Json, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use entity::enums::{ConversationStatus, MessageRole, ProjectStatus};
+use entity::{conversation, message, profile, project, settings};
+use uuid::Uuid;
+
+use crate::access::ProjectAccess;
+use crate::conversations::{self, ConversationFilter, ConversationOrder};
+use crate::error::AppError;
+use crate::graphql::connection::{connection, CountKey, TotalCount};
+use crate::graphql::loaders::{ChatPageKey, MessagePageKey};
+use crate::graphql::node::NodeId;
+use crate::graphql::{page_cost, RequestCtx};
+use crate::paging::{self, PageArgs, PageRequest};
+use crate::projects::{self, ProjectFilter, ProjectOrder};
+
+pub fn json(value: &serde_json::Value) -> Json<serde_json::Value> {
+    Json(value.clone())
+}
+
+/// Anything fetchable again by its `nodeId` alone.
+#[derive(Interface)]
+#[graphql(field(name = "node_id", ty = "ID"))]
+pub enum Node {
+    Project(Project),
+    Conversation(Conversation),
+    Message(Message),
+}
+
+pub struct Profile(pub profile::Model);
+
+#[Object]
+impl Profile {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+    async fn full_name(&self) -> Option<&str> {
+        self.0.full_name.as_deref()
+    }
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+    async fn onboarding_completed(&self) -> bool {
+        self.0.onboarding_completed
+    }
+    async fn onboarding(&self) -> Json<serde_json::Value> {
+        json(&self.0.onboarding)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// What other users may see of a user.
+pub struct PublicProfile(pub profile::Model);
+
+#[Object]
+impl PublicProfile {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+}
+
+pub struct Settings(pub settings::Model);
+
+#[Object]
+impl Settings {
+    async fn model(&self) -> Option<&str> {
+        self.0.model.as_deref()
+    }
+    async fn system_prompt(&self) -> Option<&str> {
+        self.0.system_prompt.as_deref()
+    }
+    async fn theme(&self) -> Json<serde_json::Value> {
+        json(&self.0.theme)
+    }
+    async fn language(&self) -> Option<&str> {
+        self.0.language.as_deref()
+    }
+    async fn timezone(&self) -> Option<&str> {
+        self.0.timezone.as_deref()
+    }
+    async fn notifications(&self) -> Json<serde_json::Value> {
+        json(&self.0.notifications)
+    }
+    async fn features(&self) -> Json<serde_json::Value> {
+        json(&self.0.features)
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+connection!(ProjectConnection, ProjectEdge, Project, project::Model);
+connection!(ConversationConnection, ConversationEdge, Conversation, conversation::Model);
+connection!(MessageConnection, MessageEdge, Message, message::Model);
+
+/// A root-level page of one select.
+pub async fn root_page<M: paging::Keyed>(
+    rc: &RequestCtx,
+    base: sea_orm::sea_query::SelectStatement,
+    sort: &paging::Sort,
+    args: PageArgs,
+) -> Result<(paging::Page<M>, TotalCount)> {
+    let req = PageRequest::new(&args, sort, rc.limits)?;
+    let page = paging::fetch_page(&rc.db, base.clone(), sort, &req).await?;
+    Ok((page, TotalCount::Select(base)))
+}
+
+pub struct Viewer {
+    pub id: Uuid,
+    pub email: Option<String>,
+}
+
+#[Object]
+impl Viewer {
+    async fn id(&self) -> Uuid {
+        self.id
+    }
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        if self.email.is_some() {
+            return Ok(self.email.clone());
+        }
+        let rc = ctx.data::<RequestCtx>()?;
+        Ok(crate::profiles::own_profile(&rc.db, &rc.viewer).await?.email)
+    }
+    async fn profile(&self, ctx: &Context<'_>) -> Result<Profile> {
+        let rc = ctx.data::<RequestCtx>()?;
+        Ok(Profile(
+            crate::profiles::own_profile(&rc.db, &rc.viewer).await?,
+        ))
+    }
+    async fn settings(&self, ctx: &Context<'_>) -> Result<Settings> {
+        let rc = ctx.data::<RequestCtx>()?;
+        Ok(Settings(
+            crate::profiles::own_settings(&rc.db, &rc.viewer).await?,
+        ))
+    }
+
+    #[graphql(complexity = "page_cost(first, last) * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)]
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ProjectFilterInput>,
+        #[graphql(default_with = "Some(ProjectOrder::UpdatedAtDesc)")] order_by: Option<
+            ProjectOrder,
+        >,
+    ) -> Result<ProjectConnection> {
+        let rc = ctx.data::<RequestCtx>()?;
+        let filter = filter.map(ProjectFilter::from).unwrap_or_default();
+        let base = projects::viewer_projects_query(&rc.viewer, &filter);
+        let sort = order_by.unwrap_or_default().sort();
+        let (page, total) = root_page(
+            rc,
+            base,
+            &sort,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .await?;
+        Ok(ProjectConnection { page, total })
+    }
+
+    #[graphql(complexity = "page_cost(first, last) * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ConversationFilterInput>,
+        #[graphql(default_with = "Some(ConversationOrder::UpdatedAtDesc)")] order_by: Option<
+            ConversationOrder,
+        >,
+    ) -> Result<ConversationConnection> {
+        let rc = ctx.data::<RequestCtx>()?;
+        let filter = filter.map(ConversationFilter::from).unwrap_or_default();
+        let base = conversations::viewer_conversations_query(&rc.viewer, &filter);
+        let sort = order_by.unwrap_or_default().sort();
+        let (page, total) = root_page(
+            rc,
+            base,
+            &sort,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .await?;
+        Ok(ConversationConnection { page, total })
+    }
+}
+
+#[derive(async_graphql::InputObject, Default)]
+#[graphql(name = "ProjectFilter")]
+pub struct ProjectFilterInput {
+    pub status: Option<ProjectStatus>,
+    pub team_id: Option<Uuid>,
+    pub is_public: Option<bool>,
+    /// Case-insensitive substring of the title.
+    pub title_contains: Option<String>,
+}
+
+impl From<ProjectFilterInput> for ProjectFilter {
+    fn from(f: ProjectFilterInput) -> Self {
+        ProjectFilter {
+            status: f.status,
+            team_id: f.team_id,
+            is_public: f.is_public,
+            title_contains: f.title_contains,
+        }
+    }
+}
+
+#[derive(async_graphql::InputObject, Default)]
+#[graphql(name = "ConversationFilter")]
+pub struct ConversationFilterInput {
+    pub status: Option<ConversationStatus>,
+    pub pinned: Option<bool>,
+    /// Only chats filed in this project.
+    pub project_id: Option<Uuid>,
+    pub title_contains: Option<String>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+impl From<ConversationFilterInput> for ConversationFilter {
+    fn from(f: ConversationFilterInput) -> Self {
+        ConversationFilter {
+            status: f.status,
+            pinned: f.pinned,
+            project_id: f.project_id,
+            title_contains: f.title_contains,
+            updated_after: f.updated_after,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Project(pub project::Model);
+
+#[Object]
+impl Project {
+    async fn node_id(&self) -> ID {
+        NodeId::Project(self.0.id).encode()
+    }
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn owner_id(&self) -> Uuid {
+        self.0.owner_id
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> Result<PublicProfile> {
+        let rc = ctx.data::<RequestCtx>()?;
+        let owner = rc
+            .loaders
+            .public_profiles
+            .load_one(self.0.owner_id)
+            .await?
+            .ok_or_else(|| AppError::Internal("project owner has no profile".into()))?;
+        Ok(PublicProfile(owner))
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    async fn status(&self) -> ProjectStatus {
+        self.0.status
+    }
+    async fn is_public(&self) -> bool {
+        self.0.is_public
+    }
+    async fn metadata(&self) -> Json<serde_json::Value> {
+        json(&self.0.metadata)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+    async fn viewer_access(&self, ctx: &Context<'_>) -> Result<ProjectAccess> {
+        let rc = ctx.data::<RequestCtx>()?;
+        Ok(projects::viewer_access(&rc.viewer, &self.0))
+    }
+
+    /// The chats filed in this project that the viewer may read.
+    #[graphql(complexity = "page_cost(first, last) * child_complexity + 1")]
+    async fn chats(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        #[graphql(default_with = "Some(ConversationOrder::UpdatedAtDesc)")] order_by: Option<
+            ConversationOrder,
+        >,
+    ) -> Result<ConversationConnection> {
+        let rc = ctx.data::<RequestCtx>()?;
+        let order = order_by.unwrap_or_default();
+        let page = PageRequest::new(
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+            &order.sort(),
+            rc.limits,
+        )?;
+        let page = rc
+            .loaders
+            .chat_pages
+            .load_one(ChatPageKey {
+                project: self.0.id,
+                order,
+                page,
+            })
+            .await?
+            .unwrap_or_default();
+        Ok(ConversationConnection {
+            page,
+            total: TotalCount::Loader(CountKey::ProjectChats(self.0.id)),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Conversation(pub conversation::Model);
+
+#[Object]
+impl Conversation {
+    async fn node_id(&self) -> ID {
+        NodeId::Conversation(self.0.id).encode()
+    }
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn owner_id(&self) -> Uuid {
+        self.0.owner_id
+    }
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+    async fn model(&self) -> Option<&str> {
+        self.0.model.as_deref()
+    }
+    async fn status(&self) -> ConversationStatus {
+        self.0.status
+    }
+    async fn pinned(&self) -> bool {
+        self.0.pinned
+    }
+    async fn encrypted(&self) -> bool {
+        self.0.encrypted
+    }
+    async fn metadata(&self) -> Json<serde_json::Value> {
+        json(&self.0.metadata)
+    }
+    async fn message_count(&self) -> i32 {
+        self.0.message_count
+    }
+    async fn total_tokens(&self) -> i32 {
+        i32::try_from(self.0.total_tokens).unwrap_or(i32::MAX)
+    }
+    async fn last_message_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_message_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// Oldest first (by sequence).
+    #[graphql(complexity = "page_cost(first, last) * child_complexity + 1")]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<MessageConnection> {
+        let rc = ctx.data::<RequestCtx>()?;
+        let page = PageRequest::new(
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+            &conversations::message_sort(),
+            rc.limits,
+        )?;
+        let page = rc
+            .loaders
+            .message_pages
+            .load_one(MessagePageKey {
+                conversation: self.0.id,
+                page,
+            })
+            .await?
+            .unwrap_or_default();
+        Ok(MessageConnection {
+            page,
+            total: TotalCount::Loader(CountKey::ConversationMessages(self.0.id)),
+        })
+    }
+
+    async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
+        let rc = ctx.data::<RequestCtx>()?;
+        Ok(rc
+            .loaders
+            .last_messages
+            .load_one(self.0.id)
+            .await?
+            .map(Message))
+    }
+
+    /// Projects holding this chat that the viewer may read.
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
+        let rc = ctx.data::<RequestCtx>()?;
+        Ok(rc
+            .loaders
+            .chat_projects
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Project)
+            .collect())
+    }
+}
+
+#[derive(Clone)]
+pub struct Message(pub message::Model);
+
+#[Object]
+impl Message {
+    async fn node_id(&self) -> ID {
+        NodeId::Message(self.0.id).encode()
+    }
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn conversation_id(&self) -> Uuid {
+        self.0.conversation_id
+    }
+    async fn conversation(&self, ctx: &Context<'_>) -> Result<Conversation> {
+        let rc = ctx.data::<RequestCtx>()?;
+        let found = rc
+            .loaders
+            .conversations
+            .load_one(self.0.conversation_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("conversation"))?;
+        Ok(Conversation(found))
+    }
+    /// 1-based position in the conversation.
+    async fn sequence(&self) -> i32 {
+        self.0.sequence
+    }
+    async fn role(&self) -> MessageRole {
+        self.0.role
+    }
+    async fn content(&self) -> &str {
+        &self.0.content
+    }
+    async fn metadata(&self) -> Json<serde_json::Value> {
+        json(&self.0.metadata)
+    }
+    async fn token_count(&self) -> Option<i32> {
+        self.0.token_count
+    }
+    async fn feedback(&self) -> Option<Json<serde_json::Value>> {
+        self.0.feedback.as_ref().map(json)
+    }
+    async fn audio_url(&self) -> Option<&str> {
+        self.0.audio_url.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

@@ -1,0 +1,387 @@
+//! The axum router: `/graphql` (POST, GET, the GraphiQL page), health, readiness and
+//! metrics. GraphQL over HTTP follows the GraphQL-over-HTTP spec: JSON POST, GET for
+//! queries only (a mutation over GET is 405 with `Allow: POST`), a body that is not a
+//! GraphQL request is 400, a token failure is 401 with `UNAUTHENTICATED`.
+
+pub mod apq;
+pub mod graphiql;
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{ServerError, Variables};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use crate::auth::{Authenticator, Viewer};
+use crate::graphql::errors::with_code;
+use crate::graphql::{AppSchema, RequestCtx};
+use crate::paging::PageLimits;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub db: DatabaseConnection,
+    pub auth: Authenticator,
+    pub limits: PageLimits,
+    pub apq: Arc<apq::PersistedQueries>,
+}
+
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql/assets/{name}", get(graphiql::asset))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+        "INTERNAL",
+        false,
+    )
+}
+
+async fn record_metrics(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = match request.uri().path() {
+        "/graphql" => "/graphql",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        p if p.starts_with("/graphiql/") => "/graphiql",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics::record_request(route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(),
+    )
+        .into_response()
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// Whether the client asked for `application/graphql-response+json`.
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE))
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value, graphql_response: bool) -> Response {
+    let content_type = if graphql_response {
+        GRAPHQL_RESPONSE
+    } else {
+        "application/json"
+    };
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+fn error_response(status: StatusCode, message: &str, code: &str, graphql_response: bool) -> Response {
+    metrics::record_graphql_error(code);
+    json_response(
+        status,
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
+        graphql_response,
+    )
+}
+
+fn unauthenticated(message: &str, graphql_response: bool) -> Response {
+    let mut response = error_response(
+        StatusCode::UNAUTHORIZED,
+        message,
+        "UNAUTHENTICATED",
+        graphql_response,
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// The query string of `GET /graphql`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let graphql_response = wants_graphql_response(&headers);
+    let accepts_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if accepts_html && !params.contains_key("query") && !params.contains_key("extensions") {
+        return graphiql::page("/graphql").into_response();
+    }
+    let params = GetParams {
+        query: params.get("query").cloned(),
+        operation_name: params.get("operationName").cloned(),
+        variables: params.get("variables").cloned(),
+        extensions: params.get("extensions").cloned(),
+    };
+    let parse_json = |name: &str, text: &Option<String>| -> Result<serde_json::Value, Response> {
+        match text {
+            None => Ok(serde_json::Value::Null),
+            Some(t) => serde_json::from_str(t).map_err(|_| {
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("`{name}` is not valid JSON"),
+                    "BAD_REQUEST",
+                    graphql_response,
+                )
+            }),
+        }
+    };
+    let variables = match parse_json("variables", &params.variables) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let extensions = match parse_json("extensions", &params.extensions) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = serde_json::json!({
+        "query": params.query,
+        "operationName": params.operation_name,
+        "variables": variables,
+        "extensions": extensions,
+    });
+    execute(state, headers, Method::GET, body, graphql_response).await
+}
+
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let graphql_response = wants_graphql_response(&headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.is_empty() && !content_type.starts_with("application/json") {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+            "BAD_REQUEST",
+            graphql_response,
+        );
+    }
+    let body: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "the request body is not valid JSON",
+                "BAD_REQUEST",
+                graphql_response,
+            )
+        }
+    };
+    execute(state, headers, Method::POST, body, graphql_response).await
+}
+
+/// A GraphQL request as it arrives over HTTP, before APQ resolution.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRequest {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<serde_json::Value>,
+    extensions: Option<serde_json::Value>,
+}
+
+async fn execute(
+    state: AppState,
+    headers: HeaderMap,
+    method: Method,
+    body: serde_json::Value,
+    graphql_response: bool,
+) -> Response {
+    // The caller first: a bad token is refused whatever else is wrong.
+    let viewer = match state.auth.viewer_from_headers(&headers).await {
+        Ok(v) => v,
+        Err(err) => return unauthenticated(&err.to_string(), graphql_response),
+    };
+    let raw = match serde_json::from_value::<RawRequest>(body) {
+        Ok(r) if r.variables.as_ref().is_none_or(|v| v.is_object() || v.is_null()) => r,
+        _ => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "the body is not a GraphQL request (query, operationName, variables, extensions)",
+                "BAD_REQUEST",
+                graphql_response,
+            )
+        }
+    };
+    let query = match state.apq.resolve(raw.query, raw.extensions.as_ref()) {
+        Ok(q) => q,
+        Err(apq::ApqError::NotFound) => {
+            return error_response(
+                StatusCode::OK,
+                "PersistedQueryNotFound",
+                "PERSISTED_QUERY_NOT_FOUND",
+                graphql_response,
+            )
+        }
+        Err(apq::ApqError::Mismatch) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "provided sha256Hash does not match the query",
+                "BAD_REQUEST",
+                graphql_response,
+            )
+        }
+        Err(apq::ApqError::Missing) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "the request has no query",
+                "BAD_REQUEST",
+                graphql_response,
+            )
+        }
+    };
+    if method == Method::GET && is_mutation(&query, raw.operation_name.as_deref()) {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations need POST",
+            "BAD_REQUEST",
+            graphql_response,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    if let Viewer::User(user) = &viewer {
+        if let Err(err) = crate::profiles::ensure_user(&state.db, user).await {
+            let gql: async_graphql::Error = err.into();
+            let code = gql
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .map(|c| c.to_string().trim_matches('"').to_owned())
+                .unwrap_or_else(|| "INTERNAL".to_owned());
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &gql.message,
+                &code,
+                graphql_response,
+            );
+        }
+    }
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = raw.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = raw.variables {
+        request = request.variables(Variables::from_json(vars));
+    }
+    let request = request.data(RequestCtx::new(viewer, state.db.clone(), state.limits));
+    let response = state.schema.execute(request).await;
+    let errors: Vec<ServerError> = response
+        .errors
+        .iter()
+        .cloned()
+        .map(|e| with_code(e, "INTERNAL"))
+        .collect();
+    let mut pre_execution = false;
+    for err in &errors {
+        let code = err
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|v| v.to_string().trim_matches('"').to_owned())
+            .unwrap_or_default();
+        if matches!(
+            code.as_str(),
+            "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_TOO_COMPLEX"
+        ) {
+            pre_execution = true;
+        }
+        metrics::record_graphql_error(&code);
+    }
+    let mut response = response;
+    response.errors = errors;
+    let status = if graphql_response && pre_execution {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    match serde_json::to_value(&response) {
+        Ok(body) => json_response(status, body, graphql_response),
+        Err(_) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "INTERNAL",
+            graphql_response,
+        ),
+    }
+}
+
+/// Whether the operation the request would run is a mutation.
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let ty = match (&doc.operations, operation_name) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).map(|op| op.node.ty)
+        }
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
+            if ops.len() == 1 {
+                ops.values().next().map(|op| op.node.ty)
+            } else {
+                None
+            }
+        }
+    };
+    ty == Some(OperationType::Mutation)
+}

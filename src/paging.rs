@@ -1,0 +1,495 @@
+//! Keyset pagination: page arguments, opaque cursors, and the two fetchers every list
+//! uses: one page of a single list, and page windows of many parents in one statement
+//! (`ROW_NUMBER() OVER (PARTITION BY parent ...)`).
+//!
+//! Order is always total: every sort ends with the row id in the sort's direction. A
+//! cursor carries the sort's name, the row's sort-key values as the database computed
+//! them, and its id; a cursor from another sort is `BAD_USER_INPUT`.
+
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine;
+use chrono::{DateTime, TimeZone, Utc};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Condition, Expr, ExprTrait, Order, OverStatement, Query, SelectStatement,
+    WindowStatement,
+};
+use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// What kind of value a sort key holds (how it is read back and compared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Timestamp,
+    Integer,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct SortPart {
+    pub expr: Expr,
+    pub desc: bool,
+    pub kind: KeyKind,
+}
+
+/// A total order: named parts, then the id in the direction of the first part.
+#[derive(Debug, Clone)]
+pub struct Sort {
+    pub name: &'static str,
+    pub parts: Vec<SortPart>,
+    pub id: Expr,
+}
+
+impl Sort {
+    pub fn new(name: &'static str, id: Expr) -> Self {
+        Sort {
+            name,
+            parts: Vec::new(),
+            id,
+        }
+    }
+
+    pub fn then(mut self, expr: Expr, desc: bool, kind: KeyKind) -> Self {
+        self.parts.push(SortPart { expr, desc, kind });
+        self
+    }
+
+    fn id_desc(&self) -> bool {
+        self.parts.first().map(|p| p.desc).unwrap_or(false)
+    }
+
+    /// (expression, descending) for each key, id last; reversed when paging backward.
+    fn keys(&self, reversed: bool) -> Vec<(Expr, bool)> {
+        let mut keys: Vec<(Expr, bool)> = self
+            .parts
+            .iter()
+            .map(|p| (p.expr.clone(), p.desc != reversed))
+            .collect();
+        keys.push((self.id.clone(), self.id_desc() != reversed));
+        keys
+    }
+}
+
+/// One sort-key value inside a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyValue {
+    /// Microseconds since the epoch.
+    T(i64),
+    I(i64),
+    S(String),
+}
+
+impl KeyValue {
+    fn to_value(&self) -> AppResult<Value> {
+        Ok(match self {
+            KeyValue::T(micros) => {
+                let ts = Utc
+                    .timestamp_micros(*micros)
+                    .single()
+                    .ok_or_else(|| AppError::bad_input("invalid cursor"))?;
+                Value::from(ts)
+            }
+            KeyValue::I(i) => Value::from(*i),
+            KeyValue::S(s) => Value::from(s.clone()),
+        })
+    }
+
+    fn kind(&self) -> KeyKind {
+        match self {
+            KeyValue::T(_) => KeyKind::Timestamp,
+            KeyValue::I(_) => KeyKind::Integer,
+            KeyValue::S(_) => KeyKind::Text,
+        }
+    }
+}
+
+/// A decoded cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "o")]
+    pub sort: String,
+    #[serde(rename = "k")]
+    pub keys: Vec<KeyValue>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a cursor always serializes");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    pub fn decode(text: &str, sort: &Sort) -> AppResult<Self> {
+        let bad = || AppError::bad_input("invalid cursor");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| bad())?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if cursor.sort != sort.name {
+            return Err(AppError::bad_input(
+                "cursor belongs to another order or list",
+            ));
+        }
+        let kinds_match = cursor.keys.len() == sort.parts.len()
+            && cursor
+                .keys
+                .iter()
+                .zip(&sort.parts)
+                .all(|(k, p)| k.kind() == p.kind);
+        if !kinds_match {
+            return Err(bad());
+        }
+        Ok(cursor)
+    }
+}
+
+/// Relay arguments as the resolvers receive them.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+/// Page limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimits {
+    pub max: u32,
+    pub default: u32,
+}
+
+/// A validated page request for one sort.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    pub sort: &'static str,
+    pub limit: u64,
+    pub backward: bool,
+    pub after: Option<Cursor>,
+    pub before: Option<Cursor>,
+}
+
+impl PageRequest {
+    pub fn new(args: &PageArgs, sort: &Sort, limits: PageLimits) -> AppResult<Self> {
+        let check = |name: &str, n: Option<i32>| -> AppResult<Option<u64>> {
+            match n {
+                None => Ok(None),
+                Some(n) if n < 0 => Err(AppError::bad_input(format!(
+                    "`{name}` must not be negative"
+                ))),
+                Some(n) if n as u32 > limits.max => Err(AppError::bad_input(format!(
+                    "`{name}` must be at most {}",
+                    limits.max
+                ))),
+                Some(n) => Ok(Some(n as u64)),
+            }
+        };
+        let first = check("first", args.first)?;
+        let last = check("last", args.last)?;
+        let (limit, backward) = match (first, last) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::bad_input(
+                    "give `first` or `last`, not both",
+                ))
+            }
+            (Some(n), None) => (n, false),
+            (None, Some(n)) => (n, true),
+            (None, None) => (std::cmp::min(limits.default, limits.max) as u64, args.before.is_some() && args.after.is_none()),
+        };
+        let after = args
+            .after
+            .as_deref()
+            .map(|c| Cursor::decode(c, sort))
+            .transpose()?;
+        let before = args
+            .before
+            .as_deref()
+            .map(|c| Cursor::decode(c, sort))
+            .transpose()?;
+        Ok(PageRequest {
+            sort: sort.name,
+            limit,
+            backward,
+            after,
+            before,
+        })
+    }
+}
+
+/// One fetched page.
+#[derive(Debug, Clone)]
+pub struct Page<M> {
+    pub rows: Vec<(M, String)>,
+    pub has_next: bool,
+    pub has_previous: bool,
+}
+
+impl<M> Default for Page<M> {
+    fn default() -> Self {
+        Page {
+            rows: Vec::new(),
+            has_next: false,
+            has_previous: false,
+        }
+    }
+}
+
+/// Rows strictly after `cursor` in the sort (in reverse when `reversed`).
+fn beyond(sort: &Sort, cursor: &Cursor, reversed: bool) -> AppResult<Condition> {
+    let keys = sort.keys(reversed);
+    let mut values: Vec<Value> = cursor
+        .keys
+        .iter()
+        .map(KeyValue::to_value)
+        .collect::<AppResult<_>>()?;
+    values.push(Value::from(cursor.id));
+    let mut any = Condition::any();
+    for i in 0..keys.len() {
+        let mut all = Condition::all();
+        for j in 0..i {
+            all = all.add(keys[j].0.clone().eq(values[j].clone()));
+        }
+        let (expr, desc) = &keys[i];
+        let step = if *desc {
+            expr.clone().lt(values[i].clone())
+        } else {
+            expr.clone().gt(values[i].clone())
+        };
+        any = any.add(all.add(step));
+    }
+    Ok(any)
+}
+
+const KEY_PREFIX: &str = "__k";
+
+fn key_alias(i: usize) -> String {
+    format!("{KEY_PREFIX}{i}")
+}
+
+/// Adds the sort-key columns, the cursor bounds and the order to a base select.
+fn shape(
+    select: &mut SelectStatement,
+    sort: &Sort,
+    req: &PageRequest,
+    order: bool,
+) -> AppResult<()> {
+    for (i, part) in sort.parts.iter().enumerate() {
+        select.expr_as(part.expr.clone(), Alias::new(key_alias(i)));
+    }
+    if let Some(after) = &req.after {
+        select.cond_where(beyond(sort, after, false)?);
+    }
+    if let Some(before) = &req.before {
+        select.cond_where(beyond(sort, before, true)?);
+    }
+    if order {
+        for (expr, desc) in sort.keys(req.backward) {
+            select.order_by_expr(expr, if desc { Order::Desc } else { Order::Asc });
+        }
+    }
+    Ok(())
+}
+
+fn read_cursor(row: &QueryResult, sort: &Sort, id: Uuid) -> AppResult<String> {
+    let mut keys = Vec::with_capacity(sort.parts.len());
+    for (i, part) in sort.parts.iter().enumerate() {
+        let alias = key_alias(i);
+        let value = match part.kind {
+            KeyKind::Timestamp => {
+                let ts: DateTime<Utc> = row.try_get("", &alias)?;
+                KeyValue::T(ts.timestamp_micros())
+            }
+            KeyKind::Integer => KeyValue::I(row.try_get::<i64>("", &alias)?),
+            KeyKind::Text => KeyValue::S(row.try_get::<String>("", &alias)?),
+        };
+        keys.push(value);
+    }
+    Ok(Cursor {
+        sort: sort.name.to_owned(),
+        keys,
+        id,
+    }
+    .encode())
+}
+
+/// A model that pages: it knows its id.
+pub trait Keyed: FromQueryResult + Send + Sync {
+    fn key_id(&self) -> Uuid;
+}
+
+/// One page of a single list. `base` selects the model's columns with its scope applied.
+pub async fn fetch_page<M: Keyed>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    sort: &Sort,
+    req: &PageRequest,
+) -> AppResult<Page<M>> {
+    let mut select = base.clone();
+    shape(&mut select, sort, req, true)?;
+    select.limit(req.limit + 1);
+    let results = db.query_all(&select).await?;
+    let mut rows = Vec::with_capacity(results.len());
+    for row in &results {
+        let model = M::from_query_result(row, "")?;
+        let cursor = read_cursor(row, sort, model.key_id())?;
+        rows.push((model, cursor));
+    }
+    let more = rows.len() as u64 > req.limit;
+    rows.truncate(req.limit as usize);
+    // Whether rows exist on the other side of the cursor the page starts from.
+    let (opposite, reversed_for_opposite) = if req.backward {
+        (&req.before, false)
+    } else {
+        (&req.after, true)
+    };
+    let beyond_start = match opposite {
+        Some(cursor) => {
+            let mut probe = base;
+            probe.cond_where(Condition::any().add(beyond(sort, cursor, reversed_for_opposite)?));
+            probe.limit(1);
+            db.query_one(&probe).await?.is_some()
+        }
+        None => false,
+    };
+    if req.backward {
+        rows.reverse();
+        Ok(Page {
+            rows,
+            has_next: beyond_start,
+            has_previous: more,
+        })
+    } else {
+        Ok(Page {
+            rows,
+            has_next: more,
+            has_previous: beyond_start,
+        })
+    }
+}
+
+const PARENT: &str = "__parent";
+const ROW_NUMBER: &str = "__rn";
+
+/// Page windows for many parents in one statement. `base` selects the model's columns
+/// with its scope applied; `parent` is the expression giving each row's parent id.
+pub async fn fetch_windows<M: Keyed>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    parent: Expr,
+    parents: &[Uuid],
+    sort: &Sort,
+    req: &PageRequest,
+) -> AppResult<HashMap<Uuid, Page<M>>> {
+    let mut pages: HashMap<Uuid, Page<M>> = HashMap::new();
+    if parents.is_empty() {
+        return Ok(pages);
+    }
+    let mut inner = base.clone();
+    inner.expr_as(parent.clone(), Alias::new(PARENT));
+    inner.and_where(parent.clone().is_in(parents.iter().copied()));
+    shape(&mut inner, sort, req, false)?;
+    let mut window = WindowStatement::new();
+    window.add_partition_by(parent.clone());
+    for (expr, desc) in sort.keys(req.backward) {
+        window.order_by_expr(expr, if desc { Order::Desc } else { Order::Asc });
+    }
+    inner.expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new(ROW_NUMBER));
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("w"))
+        .and_where(Expr::col(Alias::new(ROW_NUMBER)).lte(req.limit as i64 + 1))
+        .order_by(Alias::new(PARENT), Order::Asc)
+        .order_by(Alias::new(ROW_NUMBER), Order::Asc)
+        .to_owned();
+    for row in db.query_all(&outer).await? {
+        let parent_id: Uuid = row.try_get("", PARENT)?;
+        let model = M::from_query_result(&row, "")?;
+        let cursor = read_cursor(&row, sort, model.key_id())?;
+        pages.entry(parent_id).or_default().rows.push((model, cursor));
+    }
+    let (opposite, reversed_for_opposite) = if req.backward {
+        (&req.before, false)
+    } else {
+        (&req.after, true)
+    };
+    let mut beyond_start: HashSet<Uuid> = HashSet::new();
+    if let Some(cursor) = opposite {
+        let mut probe = base;
+        probe.clear_selects();
+        probe
+            .expr_as(parent.clone(), Alias::new(PARENT))
+            .and_where(parent.clone().is_in(parents.iter().copied()))
+            .cond_where(beyond(sort, cursor, reversed_for_opposite)?)
+            .add_group_by([parent.clone()]);
+        for row in db.query_all(&probe).await? {
+            beyond_start.insert(row.try_get("", PARENT)?);
+        }
+    }
+    for parent_id in parents {
+        let page = pages.entry(*parent_id).or_default();
+        let more = page.rows.len() as u64 > req.limit;
+        page.rows.truncate(req.limit as usize);
+        let before_start = beyond_start.contains(parent_id);
+        if req.backward {
+            page.rows.reverse();
+            page.has_next = before_start;
+            page.has_previous = more;
+        } else {
+            page.has_next = more;
+            page.has_previous = before_start;
+        }
+    }
+    Ok(pages)
+}
+
+/// Rows per parent in one grouped statement. `base` is a scoped select; `parent` gives
+/// each row's parent id.
+pub async fn count_by_parent(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    parent: Expr,
+    parents: &[Uuid],
+) -> AppResult<HashMap<Uuid, i64>> {
+    let mut counts = HashMap::new();
+    if parents.is_empty() {
+        return Ok(counts);
+    }
+    let mut select = base;
+    select.clear_selects();
+    select
+        .expr_as(parent.clone(), Alias::new(PARENT))
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("__n"))
+        .and_where(parent.clone().is_in(parents.iter().copied()))
+        .add_group_by([parent]);
+    for row in db.query_all(&select).await? {
+        let id: Uuid = row.try_get("", PARENT)?;
+        counts.insert(id, row.try_get::<i64>("", "__n")?);
+    }
+    Ok(counts)
+}
+
+/// Rows of `base` (with its model columns) tagged by parent, for small one-to-many lists
+/// that are not paged. Returns them grouped by parent in the select's order.
+pub async fn fetch_grouped<M: FromQueryResult>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    parent: Expr,
+    parents: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<M>>> {
+    let mut grouped: HashMap<Uuid, Vec<M>> = HashMap::new();
+    if parents.is_empty() {
+        return Ok(grouped);
+    }
+    let mut select = base;
+    select
+        .expr_as(parent.clone(), Alias::new(PARENT))
+        .and_where(parent.is_in(parents.iter().copied()));
+    for row in db.query_all(&select).await? {
+        let id: Uuid = row.try_get("", PARENT)?;
+        grouped.entry(id).or_default().push(M::from_query_result(&row, "")?);
+    }
+    Ok(grouped)
+}

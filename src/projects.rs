@@ -1,0 +1,428 @@
+//! Projects: listing, reading, creating, changing, soft delete, restore, permanent delete,
+//! and filing chats in them. Every statement is scoped by the `access` module.
+
+use entity::enums::ProjectStatus;
+use entity::{conversation, project, project_conversation};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, OnConflict, SelectStatement};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryTrait,
+};
+use uuid::Uuid;
+
+use crate::access::{self, ProjectAccess};
+use crate::auth::Viewer;
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::paging::{Keyed, KeyKind, Sort};
+use crate::validate;
+
+impl Keyed for project::Model {
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, async_graphql::Enum)]
+pub enum ProjectOrder {
+    #[default]
+    UpdatedAtDesc,
+    UpdatedAtAsc,
+    CreatedAtDesc,
+    CreatedAtAsc,
+    TitleAsc,
+}
+
+fn column(c: project::Column) -> Expr {
+    Expr::col((project::Entity, c))
+}
+
+impl ProjectOrder {
+    pub fn sort(self) -> Sort {
+        let id = column(project::Column::Id);
+        match self {
+            ProjectOrder::UpdatedAtDesc => Sort::new("project:updated_desc", id).then(
+                column(project::Column::UpdatedAt),
+                true,
+                KeyKind::Timestamp,
+            ),
+            ProjectOrder::UpdatedAtAsc => Sort::new("project:updated_asc", id).then(
+                column(project::Column::UpdatedAt),
+                false,
+                KeyKind::Timestamp,
+            ),
+            ProjectOrder::CreatedAtDesc => Sort::new("project:created_desc", id).then(
+                column(project::Column::CreatedAt),
+                true,
+                KeyKind::Timestamp,
+            ),
+            ProjectOrder::CreatedAtAsc => Sort::new("project:created_asc", id).then(
+                column(project::Column::CreatedAt),
+                false,
+                KeyKind::Timestamp,
+            ),
+            ProjectOrder::TitleAsc => Sort::new("project:title_asc", id).then(
+                Func::lower(column(project::Column::Title)).into(),
+                false,
+                KeyKind::Text,
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    pub status: Option<ProjectStatus>,
+    pub team_id: Option<Uuid>,
+    pub is_public: Option<bool>,
+    pub title_contains: Option<String>,
+}
+
+/// A case-insensitive substring match on a text column.
+pub fn contains_ignoring_case(expr: Expr, needle: &str) -> Condition {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Condition::all().add(
+        Expr::expr(Func::lower(expr)).like(
+            sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\'),
+        ),
+    )
+}
+
+/// The select behind `viewer.projects`: the viewer's own and team projects.
+pub fn viewer_projects_query(viewer: &Viewer, filter: &ProjectFilter) -> SelectStatement {
+    let mut cond = Condition::all().add(access::member_projects(viewer));
+    match filter.status {
+        Some(status) => cond = cond.add(project::Column::Status.eq(status)),
+        None => cond = cond.add(project::Column::Status.ne(ProjectStatus::Deleted)),
+    }
+    if let Some(team) = filter.team_id {
+        cond = cond.add(project::Column::TeamId.eq(team));
+    }
+    if let Some(public) = filter.is_public {
+        cond = cond.add(project::Column::IsPublic.eq(public));
+    }
+    if let Some(needle) = &filter.title_contains {
+        cond = cond.add(contains_ignoring_case(column(project::Column::Title), needle));
+    }
+    project::Entity::find().filter(cond).into_query()
+}
+
+/// The select behind `publicProjects`: public ACTIVE projects.
+pub fn public_projects_query(viewer: &Viewer) -> SelectStatement {
+    project::Entity::find()
+        .filter(access::readable_projects(viewer))
+        .filter(project::Column::IsPublic.eq(true))
+        .filter(project::Column::Status.eq(ProjectStatus::Active))
+        .into_query()
+}
+
+/// Scope of the projects that hold a chat: readable and not deleted.
+pub fn readable_projects_query(viewer: &Viewer) -> SelectStatement {
+    project::Entity::find()
+        .filter(access::readable_projects(viewer))
+        .into_query()
+}
+
+/// A project the viewer may read, or `None`.
+pub async fn find_readable(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<Option<project::Model>> {
+    Ok(project::Entity::find_by_id(id)
+        .filter(access::readable_projects(viewer))
+        .one(db)
+        .await?)
+}
+
+async fn is_in(db: &impl ConnectionTrait, id: Uuid, cond: Condition) -> AppResult<bool> {
+    Ok(project::Entity::find_by_id(id)
+        .filter(cond)
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// The project if readable (`NOT_FOUND` otherwise) and editable (`FORBIDDEN` otherwise).
+pub async fn find_editable(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<project::Model> {
+    let project = find_readable(db, viewer, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("project"))?;
+    if !is_in(db, id, access::editable_projects(viewer)).await? {
+        return Err(AppError::Forbidden(
+            "you may read this project but not change it".to_owned(),
+        ));
+    }
+    Ok(project)
+}
+
+async fn find_deletable(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<project::Model> {
+    let project = find_readable(db, viewer, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("project"))?;
+    if !is_in(db, id, access::deletable_projects(viewer)).await? {
+        return Err(AppError::Forbidden(
+            "only the project's owner may delete or restore it".to_owned(),
+        ));
+    }
+    Ok(project)
+}
+
+pub fn viewer_access(viewer: &Viewer, project: &project::Model) -> ProjectAccess {
+    access::project_access(viewer, project)
+}
+
+fn reject_deleted(project: &project::Model) -> AppResult<()> {
+    if project.status == ProjectStatus::Deleted {
+        return Err(AppError::Conflict(
+            "the project is deleted; restore it first".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+const TITLE_MAX: usize = 500;
+const DESCRIPTION_MAX: usize = 20_000;
+
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub title: String,
+    pub description: Option<String>,
+    pub is_public: bool,
+    pub team_id: Option<Uuid>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+pub async fn create_project(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    input: NewProject,
+) -> AppResult<project::Model> {
+    let owner = access::require_user(viewer)?;
+    if input.team_id.is_some() {
+        return Err(AppError::not_found("team"));
+    }
+    let title = validate::required_text("title", &input.title, TITLE_MAX)?;
+    if let Some(d) = &input.description {
+        validate::text_len("description", d, DESCRIPTION_MAX)?;
+    }
+    let now = db::now();
+    let row = project::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        owner_id: Set(owner),
+        team_id: Set(input.team_id),
+        title: Set(title),
+        description: Set(input.description),
+        status: Set(ProjectStatus::Active),
+        is_public: Set(input.is_public),
+        metadata: Set(input
+            .metadata
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()))),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+    };
+    let txn = db::begin_write(db).await?;
+    let created = row.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+#[derive(Debug, Default)]
+pub struct ProjectPatch {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub is_public: Option<bool>,
+    pub status: Option<ProjectStatus>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+pub async fn update_project(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+    patch: ProjectPatch,
+) -> AppResult<project::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let current = find_editable(&txn, viewer, id).await?;
+    if patch.status == Some(ProjectStatus::Deleted) {
+        find_deletable(&txn, viewer, id).await?;
+    }
+    let title = patch
+        .title
+        .as_deref()
+        .map(|t| validate::required_text("title", t, TITLE_MAX))
+        .transpose()?;
+    if let Some(Some(d)) = &patch.description {
+        validate::text_len("description", d, DESCRIPTION_MAX)?;
+    }
+    reject_deleted(&current)?;
+    let now = db::now();
+    let mut row: project::ActiveModel = current.into();
+    if let Some(t) = title {
+        row.title = Set(t);
+    }
+    if let Some(d) = patch.description {
+        row.description = Set(d);
+    }
+    if let Some(p) = patch.is_public {
+        row.is_public = Set(p);
+    }
+    if let Some(m) = patch.metadata {
+        row.metadata = Set(m);
+    }
+    if let Some(status) = patch.status {
+        row.status = Set(status);
+        if status == ProjectStatus::Deleted {
+            row.deleted_at = Set(Some(now));
+        }
+    }
+    row.updated_at = Set(now);
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Soft delete (status DELETED, deletedAt set), or permanent removal with its links.
+pub async fn delete_project(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+    permanent: bool,
+) -> AppResult<Uuid> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let current = find_deletable(&txn, viewer, id).await?;
+    if permanent {
+        project::Entity::delete_many()
+            .filter(project::Column::Id.eq(id))
+            .filter(access::deletable_projects(viewer))
+            .exec(&txn)
+            .await?;
+    } else if current.status != ProjectStatus::Deleted {
+        let now = db::now();
+        let mut row: project::ActiveModel = current.into();
+        row.status = Set(ProjectStatus::Deleted);
+        row.deleted_at = Set(Some(now));
+        row.updated_at = Set(now);
+        row.update(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// Returns a DELETED project to ACTIVE; any other project is returned unchanged.
+pub async fn restore_project(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<project::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let current = find_deletable(&txn, viewer, id).await?;
+    let result = if current.status == ProjectStatus::Deleted {
+        let mut row: project::ActiveModel = current.into();
+        row.status = Set(ProjectStatus::Active);
+        row.deleted_at = Set(None);
+        row.updated_at = Set(db::now());
+        row.update(&txn).await?
+    } else {
+        current
+    };
+    txn.commit().await?;
+    Ok(result)
+}
+
+/// Files a chat in a project: the viewer must be able to edit the project and own the chat.
+pub async fn add_chat(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    project_id: Uuid,
+    conversation_id: Uuid,
+) -> AppResult<project::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let (project, _) = check_filing(&txn, viewer, project_id, conversation_id).await?;
+    file_chat(&txn, project_id, conversation_id).await?;
+    txn.commit().await?;
+    Ok(project)
+}
+
+/// Inserts the project↔chat link unless it exists.
+pub async fn file_chat(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    conversation_id: Uuid,
+) -> AppResult<()> {
+    project_conversation::Entity::insert(project_conversation::ActiveModel {
+        project_id: Set(project_id),
+        conversation_id: Set(conversation_id),
+        created_at: Set(db::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            project_conversation::Column::ProjectId,
+            project_conversation::Column::ConversationId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_chat(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    project_id: Uuid,
+    conversation_id: Uuid,
+) -> AppResult<project::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let (project, _) = check_filing(&txn, viewer, project_id, conversation_id).await?;
+    project_conversation::Entity::delete_many()
+        .filter(project_conversation::Column::ProjectId.eq(project_id))
+        .filter(project_conversation::Column::ConversationId.eq(conversation_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(project)
+}
+
+/// Visibility of both ends first (`NOT_FOUND`), then permission on both (`FORBIDDEN`),
+/// then state (a DELETED project is `CONFLICT`).
+async fn check_filing(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    project_id: Uuid,
+    conversation_id: Uuid,
+) -> AppResult<(project::Model, conversation::Model)> {
+    let project = find_readable(db, viewer, project_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("project"))?;
+    let chat = crate::conversations::find_readable(db, viewer, conversation_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation"))?;
+    if !is_in(db, project_id, access::editable_projects(viewer)).await? {
+        return Err(AppError::Forbidden(
+            "you may read this project but not change it".to_owned(),
+        ));
+    }
+    crate::conversations::find_editable(db, viewer, conversation_id).await?;
+    reject_deleted(&project)?;
+    Ok((project, chat))
+}
