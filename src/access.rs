@@ -149,12 +149,18 @@ pub fn project_access(viewer: &Viewer, project: &project::Model) -> ProjectAcces
 
 /// Conversations the viewer may read: their own.
 pub fn readable_conversations(viewer: &Viewer) -> Condition {
-    own_rows(viewer, col(conversation::Entity, conversation::Column::OwnerId))
+    own_rows(
+        viewer,
+        col(conversation::Entity, conversation::Column::OwnerId),
+    )
 }
 
 /// Conversations the viewer may change: their own.
 pub fn editable_conversations(viewer: &Viewer) -> Condition {
-    own_rows(viewer, col(conversation::Entity, conversation::Column::OwnerId))
+    own_rows(
+        viewer,
+        col(conversation::Entity, conversation::Column::OwnerId),
+    )
 }
 
 /// The viewer's own conversations: what `viewer.conversations` lists.
@@ -204,24 +210,30 @@ pub fn readable_links(viewer: &Viewer) -> Condition {
         Viewer::Service => everything(),
         _ => Condition::all()
             .add(
-                col(project_conversation::Entity, project_conversation::Column::ProjectId)
-                    .in_subquery(
-                        Query::select()
-                            .column((project::Entity, project::Column::Id))
-                            .from(project::Entity)
-                            .cond_where(readable_projects(viewer))
-                            .to_owned(),
-                    ),
+                col(
+                    project_conversation::Entity,
+                    project_conversation::Column::ProjectId,
+                )
+                .in_subquery(
+                    Query::select()
+                        .column((project::Entity, project::Column::Id))
+                        .from(project::Entity)
+                        .cond_where(readable_projects(viewer))
+                        .to_owned(),
+                ),
             )
             .add(
-                col(project_conversation::Entity, project_conversation::Column::ConversationId)
-                    .in_subquery(
-                        Query::select()
-                            .column((conversation::Entity, conversation::Column::Id))
-                            .from(conversation::Entity)
-                            .cond_where(readable_conversations(viewer))
-                            .to_owned(),
-                    ),
+                col(
+                    project_conversation::Entity,
+                    project_conversation::Column::ConversationId,
+                )
+                .in_subquery(
+                    Query::select()
+                        .column((conversation::Entity, conversation::Column::Id))
+                        .from(conversation::Entity)
+                        .cond_where(readable_conversations(viewer))
+                        .to_owned(),
+                ),
             ),
     }
 }

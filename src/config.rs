@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "confab", version, about = "GraphQL API gateway for AI chat products")]
+#[command(
+    name = "confab",
+    version,
+    about = "GraphQL API gateway for AI chat products"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -53,7 +57,12 @@ pub struct SeedArgs {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to serve on.
-    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "CONFAB_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
     /// Database URL: sqlite://FILE or postgres://...
     #[arg(
@@ -64,7 +73,12 @@ pub struct Settings {
     )]
     pub database_url: String,
     /// Maximum pool size.
-    #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "CONFAB_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_max_connections: u32,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
@@ -76,7 +90,12 @@ pub struct Settings {
     #[arg(long, env = "CONFAB_JWKS_FILE", global = true)]
     pub jwks_file: Option<PathBuf>,
     /// Expected `aud` of user tokens.
-    #[arg(long, env = "CONFAB_JWT_AUDIENCE", default_value = "authenticated", global = true)]
+    #[arg(
+        long,
+        env = "CONFAB_JWT_AUDIENCE",
+        default_value = "authenticated",
+        global = true
+    )]
     pub jwt_audience: String,
     /// Expected `iss`, if set.
     #[arg(long, env = "CONFAB_JWT_ISSUER", global = true)]
@@ -85,16 +104,31 @@ pub struct Settings {
     #[arg(long, env = "CONFAB_JWT_LEEWAY", default_value_t = 30, global = true)]
     pub jwt_leeway: u64,
     /// Largest `first`/`last` a connection accepts.
-    #[arg(long, env = "CONFAB_MAX_PAGE_SIZE", default_value_t = 100, global = true)]
+    #[arg(
+        long,
+        env = "CONFAB_MAX_PAGE_SIZE",
+        default_value_t = 100,
+        global = true
+    )]
     pub max_page_size: u32,
     /// Page size when neither `first` nor `last` is given.
-    #[arg(long, env = "CONFAB_DEFAULT_PAGE_SIZE", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "CONFAB_DEFAULT_PAGE_SIZE",
+        default_value_t = 20,
+        global = true
+    )]
     pub default_page_size: u32,
     /// Deepest query accepted.
     #[arg(long, env = "CONFAB_MAX_DEPTH", default_value_t = 15, global = true)]
     pub max_depth: usize,
     /// Highest query complexity accepted.
-    #[arg(long, env = "CONFAB_MAX_COMPLEXITY", default_value_t = 50_000, global = true)]
+    #[arg(
+        long,
+        env = "CONFAB_MAX_COMPLEXITY",
+        default_value_t = 50_000,
+        global = true
+    )]
     pub max_complexity: usize,
     /// Largest request body, bytes.
     #[arg(long, env = "CONFAB_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]

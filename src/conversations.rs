@@ -15,7 +15,7 @@ use crate::access;
 use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::paging::{Keyed, KeyKind, Sort};
+use crate::paging::{KeyKind, Keyed, Sort};
 use crate::projects::contains_ignoring_case;
 use crate::validate;
 
@@ -93,7 +93,11 @@ impl ConversationOrder {
 
 /// Messages: oldest first, by sequence.
 pub fn message_sort() -> Sort {
-    Sort::new("message:sequence", Expr::col((message::Entity, message::Column::Id))).then(
+    Sort::new(
+        "message:sequence",
+        Expr::col((message::Entity, message::Column::Id)),
+    )
+    .then(
         Expr::col((message::Entity, message::Column::Sequence)),
         false,
         KeyKind::Integer,
@@ -148,7 +152,12 @@ pub fn viewer_conversations_query(viewer: &Viewer, filter: &ConversationFilter) 
                             project_conversation::Entity,
                             project_conversation::Column::ProjectId,
                         ))
-                        .in_subquery(crate::projects::readable_projects_query(viewer).clear_selects().column((project::Entity, project::Column::Id)).to_owned()),
+                        .in_subquery(
+                            crate::projects::readable_projects_query(viewer)
+                                .clear_selects()
+                                .column((project::Entity, project::Column::Id))
+                                .to_owned(),
+                        ),
                     )
                     .to_owned(),
             ),
@@ -436,14 +445,24 @@ async fn refresh_counters(
         Func::sum(Expr::col((message::Entity, message::Column::TokenCount))).into(),
         Expr::val(0i64),
     ])));
-    let last = of_conversation(
-        Query::select().expr(Func::max(Expr::col((message::Entity, message::Column::CreatedAt)))),
-    );
+    let last = of_conversation(Query::select().expr(Func::max(Expr::col((
+        message::Entity,
+        message::Column::CreatedAt,
+    )))));
     let update = Query::update()
         .table(conversation::Entity)
-        .value(conversation::Column::MessageCount, Expr::SubQuery(None, Box::new(count.into())))
-        .value(conversation::Column::TotalTokens, Expr::SubQuery(None, Box::new(tokens.into())))
-        .value(conversation::Column::LastMessageAt, Expr::SubQuery(None, Box::new(last.into())))
+        .value(
+            conversation::Column::MessageCount,
+            Expr::SubQuery(None, Box::new(count.into())),
+        )
+        .value(
+            conversation::Column::TotalTokens,
+            Expr::SubQuery(None, Box::new(tokens.into())),
+        )
+        .value(
+            conversation::Column::LastMessageAt,
+            Expr::SubQuery(None, Box::new(last.into())),
+        )
         .value(conversation::Column::UpdatedAt, now)
         .and_where(Expr::col((conversation::Entity, conversation::Column::Id)).eq(id))
         .to_owned();

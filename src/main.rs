@@ -17,7 +17,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("confab: cannot start the runtime: {err}");
@@ -57,9 +60,9 @@ async fn run(cli: Cli) -> Result<(), StartError> {
             }
             let connected = app::connect(&settings).await?;
             confab::db::migrate(&connected.conn).await?;
-            let created = seed::seed_demo(&connected.conn)
-                .await
-                .map_err(|e| StartError::Config(format!("seeding failed: {}", e.public_message())))?;
+            let created = seed::seed_demo(&connected.conn).await.map_err(|e| {
+                StartError::Config(format!("seeding failed: {}", e.public_message()))
+            })?;
             if created {
                 eprintln!("demo data created for {}", seed::DEMO_EMAIL);
             } else {
@@ -79,7 +82,9 @@ fn token(settings: &Settings, args: &TokenArgs) -> Result<String, StartError> {
         )
     })?;
     if args.role == "authenticated" && args.sub.is_none() {
-        return Err(StartError::Config("--sub is required for the authenticated role".into()));
+        return Err(StartError::Config(
+            "--sub is required for the authenticated role".into(),
+        ));
     }
     let audience = (args.role == "authenticated").then(|| settings.jwt_audience.clone());
     mint_token(
@@ -121,10 +126,17 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
     if settings.development_mode() {
         eprintln!();
         eprintln!("WARNING: development mode. No CONFAB_JWT_SECRET, CONFAB_JWKS_URL or CONFAB_JWKS_FILE is set,");
-        eprintln!("so tokens are signed with a generated secret kept in {}.", settings.data_dir().join(".confab-dev-secret").display());
+        eprintln!(
+            "so tokens are signed with a generated secret kept in {}.",
+            settings.data_dir().join(".confab-dev-secret").display()
+        );
         eprintln!("Do not run this way in production.");
         eprintln!();
-        println!("Dev token for the demo user {} ({}):", seed::DEMO_EMAIL, seed::DEMO_USER);
+        println!(
+            "Dev token for the demo user {} ({}):",
+            seed::DEMO_EMAIL,
+            seed::DEMO_USER
+        );
         println!("Authorization: Bearer {}", demo_token(settings)?);
     }
     axum::serve(listener, app.router)

@@ -191,13 +191,14 @@ impl PageRequest {
         let last = check("last", args.last)?;
         let (limit, backward) = match (first, last) {
             (Some(_), Some(_)) => {
-                return Err(AppError::bad_input(
-                    "give `first` or `last`, not both",
-                ))
+                return Err(AppError::bad_input("give `first` or `last`, not both"))
             }
             (Some(n), None) => (n, false),
             (None, Some(n)) => (n, true),
-            (None, None) => (std::cmp::min(limits.default, limits.max) as u64, args.before.is_some() && args.after.is_none()),
+            (None, None) => (
+                std::cmp::min(limits.default, limits.max) as u64,
+                args.before.is_some() && args.after.is_none(),
+            ),
         };
         let after = args
             .after
@@ -408,7 +409,11 @@ pub async fn fetch_windows<M: Keyed>(
         let parent_id: Uuid = row.try_get("", PARENT)?;
         let model = M::from_query_result(&row, "")?;
         let cursor = read_cursor(&row, sort, model.key_id())?;
-        pages.entry(parent_id).or_default().rows.push((model, cursor));
+        pages
+            .entry(parent_id)
+            .or_default()
+            .rows
+            .push((model, cursor));
     }
     let (opposite, reversed_for_opposite) = if req.backward {
         (&req.before, false)
@@ -489,7 +494,10 @@ pub async fn fetch_grouped<M: FromQueryResult>(
         .and_where(parent.is_in(parents.iter().copied()));
     for row in db.query_all(&select).await? {
         let id: Uuid = row.try_get("", PARENT)?;
-        grouped.entry(id).or_default().push(M::from_query_result(&row, "")?);
+        grouped
+            .entry(id)
+            .or_default()
+            .push(M::from_query_result(&row, "")?);
     }
     Ok(grouped)
 }

@@ -41,7 +41,11 @@ pub async fn ensure_user(db: &sea_orm::DatabaseConnection, user: &UserClaims) ->
         created_at: Set(now),
         updated_at: Set(now),
     })
-    .on_conflict(OnConflict::column(profile::Column::Id).do_nothing().to_owned())
+    .on_conflict(
+        OnConflict::column(profile::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
     .exec_without_returning(&txn)
     .await?;
     settings::Entity::insert(settings::ActiveModel {

@@ -14,7 +14,7 @@ use crate::access::{self, ProjectAccess};
 use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::paging::{Keyed, KeyKind, Sort};
+use crate::paging::{KeyKind, Keyed, Sort};
 use crate::validate;
 
 impl Keyed for project::Model {
@@ -86,9 +86,8 @@ pub fn contains_ignoring_case(expr: Expr, needle: &str) -> Condition {
         .replace('%', "\\%")
         .replace('_', "\\_");
     Condition::all().add(
-        Expr::expr(Func::lower(expr)).like(
-            sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\'),
-        ),
+        Expr::expr(Func::lower(expr))
+            .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')),
     )
 }
 
@@ -106,7 +105,10 @@ pub fn viewer_projects_query(viewer: &Viewer, filter: &ProjectFilter) -> SelectS
         cond = cond.add(project::Column::IsPublic.eq(public));
     }
     if let Some(needle) = &filter.title_contains {
-        cond = cond.add(contains_ignoring_case(column(project::Column::Title), needle));
+        cond = cond.add(contains_ignoring_case(
+            column(project::Column::Title),
+            needle,
+        ));
     }
     project::Entity::find().filter(cond).into_query()
 }

@@ -30,7 +30,10 @@ pub async fn seed_demo(db: &DatabaseConnection) -> AppResult<bool> {
         profiles::ensure_user(db, user).await?;
     }
     let existing = projects::viewer_projects_query(&viewer, &ProjectFilter::default());
-    if sea_orm::ConnectionTrait::query_one(db, &existing).await?.is_some() {
+    if sea_orm::ConnectionTrait::query_one(db, &existing)
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
     let work = projects::create_project(

@@ -97,7 +97,10 @@ impl MigrationTrait for Migration {
         for (name, cols) in [
             ("projects_owner_idx", &["owner_id", "updated_at"][..]),
             ("projects_team_idx", &["team_id"][..]),
-            ("projects_public_idx", &["is_public", "status", "updated_at"][..]),
+            (
+                "projects_public_idx",
+                &["is_public", "status", "updated_at"][..],
+            ),
         ] {
             let mut index = Index::create().name(name).table("projects").to_owned();
             for col in cols {

@@ -100,7 +100,11 @@ macro_rules! connection {
             }
 
             async fn nodes(&self) -> Vec<$node> {
-                self.page.rows.iter().map(|(m, _)| $node(m.clone())).collect()
+                self.page
+                    .rows
+                    .iter()
+                    .map(|(m, _)| $node(m.clone()))
+                    .collect()
             }
 
             async fn page_info(&self) -> $crate::graphql::connection::PageInfo {

@@ -34,7 +34,10 @@ fn required<T>(name: &str, field: MaybeUndefined<T>) -> AppResult<Option<T>> {
     }
 }
 
-fn json_value(field: MaybeUndefined<Json<serde_json::Value>>, name: &str) -> AppResult<Option<serde_json::Value>> {
+fn json_value(
+    field: MaybeUndefined<Json<serde_json::Value>>,
+    name: &str,
+) -> AppResult<Option<serde_json::Value>> {
     Ok(required(name, field)?.map(|j| j.0))
 }
 
@@ -232,7 +235,11 @@ pub struct CoreMutation;
 
 #[Object]
 impl CoreMutation {
-    async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<Profile> {
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> Result<Profile> {
         let rc = ctx.data::<RequestCtx>()?;
         crate::access::require_user(&rc.viewer)?;
         let patch = ProfilePatch {
@@ -268,7 +275,11 @@ impl CoreMutation {
         ))
     }
 
-    async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> Result<Project> {
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> Result<Project> {
         let rc = ctx.data::<RequestCtx>()?;
         let created = projects::create_project(
             &rc.db,
@@ -427,7 +438,10 @@ impl CoreMutation {
     ) -> Result<Message> {
         let rc = ctx.data::<RequestCtx>()?;
         crate::access::require_signed_in(&rc.viewer)?;
-        if conversations::find_message(&rc.db, &rc.viewer, id).await?.is_none() {
+        if conversations::find_message(&rc.db, &rc.viewer, id)
+            .await?
+            .is_none()
+        {
             return Err(AppError::not_found("message").into());
         }
         let patch = MessagePatch {

@@ -9,15 +9,15 @@ use entity::enums::ProjectStatus;
 use entity::{conversation, message, profile, project, project_conversation};
 use sea_orm::sea_query::{Expr, ExprTrait, Order};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, RelationTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, RelationTrait,
 };
 use uuid::Uuid;
 
 use crate::access;
-use crate::error::SharedError;
 use crate::auth::Viewer;
 use crate::conversations::{self, ConversationOrder};
+use crate::error::SharedError;
 use crate::graphql::connection::CountKey;
 use crate::paging::{self, Page, PageRequest};
 
@@ -95,16 +95,10 @@ impl Loader<ChatPageKey> for ChatPages {
         for ((order, page), parents) in group_by(keys, |k| (k.order, k.page.clone()), |k| k.project)
         {
             let (base, parent) = conversations::project_chats_query(&self.0.viewer);
-            let mut pages = paging::fetch_windows(
-                &self.0.db,
-                base,
-                parent,
-                &parents,
-                &order.sort(),
-                &page,
-            )
-            .await
-            .map_err(shared)?;
+            let mut pages =
+                paging::fetch_windows(&self.0.db, base, parent, &parents, &order.sort(), &page)
+                    .await
+                    .map_err(shared)?;
             for project in parents {
                 let value = pages.remove(&project).unwrap_or_default();
                 out.insert(
@@ -299,7 +293,10 @@ impl Loader<Uuid> for Conversations {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = conversation::Entity::find()
-            .filter(Expr::col((conversation::Entity, conversation::Column::Id)).is_in(keys.iter().copied()))
+            .filter(
+                Expr::col((conversation::Entity, conversation::Column::Id))
+                    .is_in(keys.iter().copied()),
+            )
             .filter(access::readable_conversations(&self.0.viewer))
             .all(&self.0.db)
             .await

@@ -54,8 +54,14 @@ mod tests {
         let project = NodeId::Project(id).encode();
         let chat = NodeId::Conversation(id).encode();
         assert_ne!(project, chat);
-        assert_eq!(NodeId::decode(&project).expect("decodes"), NodeId::Project(id));
-        assert_eq!(NodeId::decode(&chat).expect("decodes"), NodeId::Conversation(id));
+        assert_eq!(
+            NodeId::decode(&project).expect("decodes"),
+            NodeId::Project(id)
+        );
+        assert_eq!(
+            NodeId::decode(&chat).expect("decodes"),
+            NodeId::Conversation(id)
+        );
     }
 
     #[test]

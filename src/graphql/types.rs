@@ -110,7 +110,12 @@ impl Settings {
 }
 
 connection!(ProjectConnection, ProjectEdge, Project, project::Model);
-connection!(ConversationConnection, ConversationEdge, Conversation, conversation::Model);
+connection!(
+    ConversationConnection,
+    ConversationEdge,
+    Conversation,
+    conversation::Model
+);
 connection!(MessageConnection, MessageEdge, Message, message::Model);
 
 /// A root-level page of one select.
@@ -140,7 +145,9 @@ impl Viewer {
             return Ok(self.email.clone());
         }
         let rc = ctx.data::<RequestCtx>()?;
-        Ok(crate::profiles::own_profile(&rc.db, &rc.viewer).await?.email)
+        Ok(crate::profiles::own_profile(&rc.db, &rc.viewer)
+            .await?
+            .email)
     }
     async fn profile(&self, ctx: &Context<'_>) -> Result<Profile> {
         let rc = ctx.data::<RequestCtx>()?;

@@ -81,9 +81,13 @@ mod tests {
         let apq = PersistedQueries::new(10);
         let query = "{ viewer { id } }";
         let hash = hex::encode(Sha256::digest(query.as_bytes()));
-        assert_eq!(apq.resolve(None, Some(&ext(&hash))), Err(ApqError::NotFound));
         assert_eq!(
-            apq.resolve(Some(query.into()), Some(&ext(&hash))).as_deref(),
+            apq.resolve(None, Some(&ext(&hash))),
+            Err(ApqError::NotFound)
+        );
+        assert_eq!(
+            apq.resolve(Some(query.into()), Some(&ext(&hash)))
+                .as_deref(),
             Ok(query)
         );
         assert_eq!(apq.resolve(None, Some(&ext(&hash))).as_deref(), Ok(query));

@@ -20,7 +20,10 @@ fn metrics() -> &'static Metrics {
     METRICS.get_or_init(|| {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("confab_http_requests_total", "HTTP requests by route and status"),
+            Opts::new(
+                "confab_http_requests_total",
+                "HTTP requests by route and status",
+            ),
             &["route", "status"],
         )
         .expect("static metric definition is valid");

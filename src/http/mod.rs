@@ -46,7 +46,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(record_metrics))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .with_state(state)
 }
 
@@ -71,7 +73,11 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
     };
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics::record_request(route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics::record_request(
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 
@@ -110,14 +116,18 @@ fn json_response(status: StatusCode, body: serde_json::Value, graphql_response: 
         "application/json"
     };
     let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
-fn error_response(status: StatusCode, message: &str, code: &str, graphql_response: bool) -> Response {
+fn error_response(
+    status: StatusCode,
+    message: &str,
+    code: &str,
+    graphql_response: bool,
+) -> Response {
     metrics::record_graphql_error(code);
     json_response(
         status,
@@ -133,10 +143,9 @@ fn unauthenticated(message: &str, graphql_response: bool) -> Response {
         "UNAUTHENTICATED",
         graphql_response,
     );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer"),
-    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 
@@ -249,17 +258,22 @@ async fn execute(
         Ok(v) => v,
         Err(err) => return unauthenticated(&err.to_string(), graphql_response),
     };
-    let raw = match serde_json::from_value::<RawRequest>(body) {
-        Ok(r) if r.variables.as_ref().is_none_or(|v| v.is_object() || v.is_null()) => r,
-        _ => {
-            return error_response(
+    let raw =
+        match serde_json::from_value::<RawRequest>(body) {
+            Ok(r)
+                if r.variables
+                    .as_ref()
+                    .is_none_or(|v| v.is_object() || v.is_null()) =>
+            {
+                r
+            }
+            _ => return error_response(
                 StatusCode::BAD_REQUEST,
                 "the body is not a GraphQL request (query, operationName, variables, extensions)",
                 "BAD_REQUEST",
                 graphql_response,
-            )
-        }
-    };
+            ),
+        };
     let query = match state.apq.resolve(raw.query, raw.extensions.as_ref()) {
         Ok(q) => q,
         Err(apq::ApqError::NotFound) => {

@@ -1,0 +1,7 @@
+//! Integration tests: the real router over HTTP, on SQLite and (with TEST_DATABASE_URL)
+//! on Postgres, each test in its own database.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod core_api;
