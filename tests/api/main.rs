@@ -5,3 +5,4 @@
 mod harness;
 
 mod core_api;
+mod schema;
