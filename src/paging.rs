@@ -303,7 +303,7 @@ fn read_cursor(row: &QueryResult, sort: &Sort, id: Uuid) -> AppResult<String> {
                 let ts: DateTime<Utc> = row.try_get("", &alias)?;
                 KeyValue::T(ts.timestamp_micros())
             }
-            KeyKind::Integer => KeyValue::I(row.try_get::<i64>("", &alias)?),
+            KeyKind::Integer => KeyValue::I(i64::from(row.try_get::<i32>("", &alias)?)),
             KeyKind::Text => KeyValue::S(row.try_get::<String>("", &alias)?),
         };
         keys.push(value);

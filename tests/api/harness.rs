@@ -97,6 +97,19 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "confab=warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 async fn start(
     url: String,
     backend: Backend,
@@ -104,6 +117,7 @@ async fn start(
     postgres_db: Option<(String, String)>,
     configure: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    init_logging();
     let mut settings = Settings::for_database(&url);
     settings.jwt_secret = Some(SECRET.to_owned());
     settings.db_max_connections = 12;
