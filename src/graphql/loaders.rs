@@ -19,6 +19,7 @@ use crate::auth::Viewer;
 use crate::conversations::{self, ConversationOrder};
 use crate::error::SharedError;
 use crate::graphql::connection::CountKey;
+use crate::graphql::local_tasks::LocalTasks;
 use crate::paging::{self, Page, PageRequest};
 
 /// What every loader needs: the database and the viewer the rows are scoped to.
@@ -46,16 +47,17 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(scope: Scope) -> Self {
+    /// Loaders whose batches run through `tasks` (see `local_tasks`).
+    pub fn new(scope: Scope, tasks: &LocalTasks) -> Self {
         let s = || scope.clone();
         Loaders {
-            chat_pages: DataLoader::new(ChatPages(s()), tokio::spawn),
-            message_pages: DataLoader::new(MessagePages(s()), tokio::spawn),
-            last_messages: DataLoader::new(LastMessages(s()), tokio::spawn),
-            counts: DataLoader::new(Counts(s()), tokio::spawn),
-            public_profiles: DataLoader::new(PublicProfiles(s()), tokio::spawn),
-            chat_projects: DataLoader::new(ChatProjects(s()), tokio::spawn),
-            conversations: DataLoader::new(Conversations(s()), tokio::spawn),
+            chat_pages: DataLoader::new(ChatPages(s()), tasks.spawner()),
+            message_pages: DataLoader::new(MessagePages(s()), tasks.spawner()),
+            last_messages: DataLoader::new(LastMessages(s()), tasks.spawner()),
+            counts: DataLoader::new(Counts(s()), tasks.spawner()),
+            public_profiles: DataLoader::new(PublicProfiles(s()), tasks.spawner()),
+            chat_projects: DataLoader::new(ChatProjects(s()), tasks.spawner()),
+            conversations: DataLoader::new(Conversations(s()), tasks.spawner()),
         }
     }
 }

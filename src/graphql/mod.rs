@@ -6,6 +6,7 @@ pub mod connection;
 pub mod core;
 pub mod errors;
 pub mod loaders;
+pub mod local_tasks;
 pub mod node;
 pub mod types;
 
@@ -66,11 +67,21 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(viewer: Viewer, db: DatabaseConnection, limits: PageLimits) -> Self {
-        let loaders = loaders::Loaders::new(loaders::Scope {
-            db: db.clone(),
-            viewer: viewer.clone(),
-        });
+    /// The request data; its loaders' batches run through `tasks`, which must drive the
+    /// execution (`tasks.run(schema.execute(request))`).
+    pub fn new(
+        viewer: Viewer,
+        db: DatabaseConnection,
+        limits: PageLimits,
+        tasks: &local_tasks::LocalTasks,
+    ) -> Self {
+        let loaders = loaders::Loaders::new(
+            loaders::Scope {
+                db: db.clone(),
+                viewer: viewer.clone(),
+            },
+            tasks,
+        );
         RequestCtx {
             viewer,
             db,

@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::auth::{Authenticator, Viewer};
 use crate::graphql::errors::with_code;
+use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::{AppSchema, RequestCtx};
 use crate::paging::PageLimits;
 
@@ -337,8 +338,14 @@ async fn execute(
     if let Some(vars) = raw.variables {
         request = request.variables(Variables::from_json(vars));
     }
-    let request = request.data(RequestCtx::new(viewer, state.db.clone(), state.limits));
-    let response = state.schema.execute(request).await;
+    let tasks = LocalTasks::default();
+    let request = request.data(RequestCtx::new(
+        viewer,
+        state.db.clone(),
+        state.limits,
+        &tasks,
+    ));
+    let response = tasks.run(state.schema.execute(request)).await;
     let errors: Vec<ServerError> = response
         .errors
         .iter()

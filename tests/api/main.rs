@@ -5,4 +5,5 @@
 mod harness;
 
 mod core_api;
+mod loading;
 mod schema;
