@@ -126,7 +126,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "CONFAB_MAX_COMPLEXITY",
-        default_value_t = 50_000,
+        default_value_t = 250_000,
         global = true
     )]
     pub max_complexity: usize,

@@ -14,11 +14,28 @@ pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+        Arc::new(ErrorCodesExtension::default())
     }
 }
 
-struct ErrorCodesExtension;
+/// One per request: remembers the query text to tell variables from literals.
+#[derive(Default)]
+struct ErrorCodesExtension {
+    query: std::sync::Mutex<String>,
+}
+
+/// Whether the argument whose name starts at (line, column) is given by a variable.
+fn argument_is_variable(query: &str, line: usize, column: usize) -> bool {
+    let Some(text) = query.lines().nth(line.saturating_sub(1)) else {
+        return false;
+    };
+    let rest: String = text.chars().skip(column.saturating_sub(1)).collect();
+    let after_name = rest.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
+    after_name
+        .trim_start()
+        .strip_prefix(':')
+        .is_some_and(|value| value.trim_start().starts_with('$'))
+}
 
 pub fn has_code(err: &ServerError) -> bool {
     err.extensions
@@ -44,6 +61,9 @@ impl Extension for ErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        if let Ok(mut stored) = self.query.lock() {
+            *stored = query.to_owned();
+        }
         next.run(ctx, query, variables)
             .await
             .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
@@ -58,10 +78,20 @@ impl Extension for ErrorCodesExtension {
             errors
                 .into_iter()
                 .map(|e| {
+                    let from_variable = e.message.starts_with("Invalid value for argument")
+                        && e.locations.first().is_some_and(|pos| {
+                            self.query
+                                .lock()
+                                .map(|q| argument_is_variable(&q, pos.line, pos.column))
+                                .unwrap_or(false)
+                        });
                     let code = if e.message.contains("too complex")
                         || e.message.contains("nested too deep")
                     {
                         "QUERY_TOO_COMPLEX"
+                    } else if from_variable {
+                        // A variable value that does not coerce is the caller's input.
+                        "BAD_USER_INPUT"
                     } else {
                         "GRAPHQL_VALIDATION_FAILED"
                     };
@@ -86,5 +116,19 @@ impl Extension for ErrorCodesExtension {
             .map(|e| with_code(e, "BAD_USER_INPUT"))
             .collect();
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argument_is_variable;
+
+    #[test]
+    fn tells_variables_from_literals() {
+        let q =
+            "query($id: UUID!) {\n  project(id: $id) { id }\n  other: project(id: \"x\") { id }\n}";
+        assert!(argument_is_variable(q, 2, 11));
+        assert!(!argument_is_variable(q, 3, 18));
+        assert!(!argument_is_variable(q, 9, 1));
     }
 }

@@ -1,7 +1,8 @@
 //! The axum router: `/graphql` (POST, GET, the GraphiQL page), health, readiness and
 //! metrics. GraphQL over HTTP follows the GraphQL-over-HTTP spec: JSON POST, GET for
 //! queries only (a mutation over GET is 405 with `Allow: POST`), a body that is not a
-//! GraphQL request is 400, a token failure is 401 with `UNAUTHENTICATED`.
+//! GraphQL request or a document that does not parse is 400, a token failure is 401 with
+//! `UNAUTHENTICATED`. Transport-level refusals carry `BAD_USER_INPUT`.
 
 pub mod apq;
 pub mod graphiql;
@@ -186,7 +187,7 @@ async fn graphql_get(
                 error_response(
                     StatusCode::BAD_REQUEST,
                     &format!("`{name}` is not valid JSON"),
-                    "BAD_REQUEST",
+                    "BAD_USER_INPUT",
                     graphql_response,
                 )
             }),
@@ -209,8 +210,24 @@ async fn graphql_get(
     execute(state, headers, Method::GET, body, graphql_response).await
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let graphql_response = wants_graphql_response(&headers);
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "the request body is larger than the limit"
+            } else {
+                "the request body could not be read"
+            };
+            return error_response(status, message, "BAD_USER_INPUT", graphql_response);
+        }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -219,7 +236,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send the request as application/json",
-            "BAD_REQUEST",
+            "BAD_USER_INPUT",
             graphql_response,
         );
     }
@@ -229,7 +246,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             return error_response(
                 StatusCode::BAD_REQUEST,
                 "the request body is not valid JSON",
-                "BAD_REQUEST",
+                "BAD_USER_INPUT",
                 graphql_response,
             )
         }
@@ -271,7 +288,7 @@ async fn execute(
             _ => return error_response(
                 StatusCode::BAD_REQUEST,
                 "the body is not a GraphQL request (query, operationName, variables, extensions)",
-                "BAD_REQUEST",
+                "BAD_USER_INPUT",
                 graphql_response,
             ),
         };
@@ -289,7 +306,7 @@ async fn execute(
             return error_response(
                 StatusCode::BAD_REQUEST,
                 "provided sha256Hash does not match the query",
-                "BAD_REQUEST",
+                "BAD_USER_INPUT",
                 graphql_response,
             )
         }
@@ -297,7 +314,7 @@ async fn execute(
             return error_response(
                 StatusCode::BAD_REQUEST,
                 "the request has no query",
-                "BAD_REQUEST",
+                "BAD_USER_INPUT",
                 graphql_response,
             )
         }
@@ -306,7 +323,7 @@ async fn execute(
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations need POST",
-            "BAD_REQUEST",
+            "BAD_USER_INPUT",
             graphql_response,
         );
         response
@@ -353,6 +370,7 @@ async fn execute(
         .map(|e| with_code(e, "INTERNAL"))
         .collect();
     let mut pre_execution = false;
+    let mut parse_failed = false;
     for err in &errors {
         let code = err
             .extensions
@@ -360,6 +378,7 @@ async fn execute(
             .and_then(|e| e.get("code"))
             .map(|v| v.to_string().trim_matches('"').to_owned())
             .unwrap_or_default();
+        parse_failed |= code == "GRAPHQL_PARSE_FAILED";
         if matches!(
             code.as_str(),
             "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_TOO_COMPLEX"
@@ -370,7 +389,7 @@ async fn execute(
     }
     let mut response = response;
     response.errors = errors;
-    let status = if graphql_response && pre_execution {
+    let status = if parse_failed || (graphql_response && pre_execution) {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK

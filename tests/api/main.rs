@@ -5,5 +5,6 @@
 mod harness;
 
 mod core_api;
+mod http;
 mod loading;
 mod schema;

@@ -1,0 +1,528 @@
+//! GraphQL over HTTP: tokens, methods, content types, limits and error codes.
+
+use serde_json::{json, Value};
+
+use crate::harness::{self, mint, TestApp, SECRET};
+use crate::on_both;
+
+async fn raw_post(
+    app: &TestApp,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = app.client.post(format!("{}/graphql", app.url)).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, body)
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+fn encode(header: Value, claims: Value, signature: &str) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.{}", b64(&header), b64(&claims), signature)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn hs256(claims: Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+on_both!(
+    bad_tokens_get_401_never_anonymous_access,
+    |app: TestApp| async move {
+        let id = uuid::Uuid::new_v4().to_string();
+        let good = json!({ "sub": id, "role": "authenticated", "aud": "authenticated", "exp": now() + 600 });
+        let with = |patch: Value| {
+            let mut claims = good.clone();
+            for (k, v) in patch.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            claims
+        };
+        let valid = hs256(good.clone(), SECRET);
+        let mut tampered_parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+        tampered_parts[1] = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(with(json!({ "role": "service_role" })).to_string())
+        };
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "wrong key",
+                hs256(good.clone(), "another-secret-that-is-also-long-enough-0000"),
+            ),
+            (
+                "expired",
+                hs256(with(json!({ "exp": now() - 3600 })), SECRET),
+            ),
+            (
+                "not yet valid",
+                hs256(with(json!({ "nbf": now() + 3600 })), SECRET),
+            ),
+            (
+                "wrong audience",
+                hs256(with(json!({ "aud": "someone-else" })), SECRET),
+            ),
+            (
+                "alg none",
+                encode(json!({ "alg": "none", "typ": "JWT" }), good.clone(), ""),
+            ),
+            ("tampered payload", tampered_parts.join(".")),
+            ("garbage", "not.a.jwt".to_owned()),
+            (
+                "sub not a UUID",
+                hs256(with(json!({ "sub": "user-1" })), SECRET),
+            ),
+            (
+                "unknown role",
+                hs256(with(json!({ "role": "admin" })), SECRET),
+            ),
+            (
+                "exp as a string",
+                hs256(with(json!({ "exp": (now() + 600).to_string() })), SECRET),
+            ),
+        ];
+        for (what, token) in cases {
+            let reply = app.post(Some(&token), "{ viewer { id } }", json!({})).await;
+            assert_eq!(reply.status, 401, "{what}");
+            assert_eq!(reply.code(), "UNAUTHENTICATED", "{what}");
+            assert!(
+                reply.body.get("data").is_none(),
+                "{what}: no data with a refused token"
+            );
+        }
+        let reply = app.post(Some(&valid), "{ viewer { id } }", json!({})).await;
+        assert_eq!(reply.data()["viewer"]["id"], json!(id));
+    }
+);
+
+on_both!(
+    project_keys_and_the_apikey_header,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let project = app.create_project(&alice, "Private", false).await;
+        let query = "query($p: UUID!) { viewer { id } project(id: $p) { title viewerAccess } }";
+        let send = |headers: Vec<(&'static str, String)>| {
+            let app = &app;
+            async move {
+                let mut request = app
+                    .client
+                    .post(format!("{}/graphql", app.url))
+                    .json(&json!({ "query": query, "variables": { "p": project } }));
+                for (k, v) in headers {
+                    request = request.header(k, v);
+                }
+                let response = request.send().await.unwrap();
+                (
+                    response.status().as_u16(),
+                    response.json::<Value>().await.unwrap(),
+                )
+            }
+        };
+        let (status, body) = send(vec![("apikey", harness::service_token())]).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["data"],
+            json!({"viewer": null, "project": {"title": "Private", "viewerAccess": "OWNER"}})
+        );
+        let (_, body) = send(vec![("apikey", harness::anon_key())]).await;
+        assert_eq!(body["data"], json!({"viewer": null, "project": null}));
+        // Authorization wins over apikey.
+        let (_, body) = send(vec![
+            ("apikey", harness::service_token()),
+            ("authorization", format!("Bearer {}", alice.token)),
+        ])
+        .await;
+        assert_eq!(body["data"]["viewer"]["id"], json!(alice.id.to_string()));
+        // A bad apikey is refused like a bad bearer token.
+        let (status, body) = send(vec![("apikey", "garbage".to_owned())]).await;
+        assert_eq!(status, 401);
+        assert_eq!(code(&body), "UNAUTHENTICATED");
+        // No token at all: anonymous, and mutations need a user.
+        let reply = app
+            .post(
+                None,
+                r#"mutation { createProject(input: {title: "x"}) { id } }"#,
+                json!({}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.code(), "UNAUTHENTICATED");
+        let reply = app
+            .post(
+                Some(&harness::anon_key()),
+                r#"mutation { createConversation(input: {}) { id } }"#,
+                json!({}),
+            )
+            .await;
+        assert_eq!(reply.code(), "UNAUTHENTICATED");
+    }
+);
+
+on_both!(
+    transport_errors_have_statuses_and_codes,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let auth = format!("Bearer {}", alice.token);
+        let json_ct = ("content-type", "application/json");
+        let (status, _, body) =
+            raw_post(&app, &[json_ct, ("authorization", &auth)], "{not json").await;
+        assert_eq!(status, 400);
+        assert_eq!(code(&body), "BAD_USER_INPUT");
+        let (status, _, body) = raw_post(
+            &app,
+            &[json_ct, ("authorization", &auth)],
+            r#"{"query": "{ viewer { id "}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(code(&body), "GRAPHQL_PARSE_FAILED");
+        let (status, _, body) = raw_post(
+            &app,
+            &[json_ct, ("authorization", &auth)],
+            r#"{"variables": {}}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(code(&body), "BAD_USER_INPUT");
+        let (status, _, body) = raw_post(
+            &app,
+            &[json_ct, ("authorization", &auth)],
+            r#"{"query": "{ viewer { nope } }"}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED");
+        let (status, headers, body) = raw_post(
+            &app,
+            &[
+                json_ct,
+                ("authorization", &auth),
+                ("accept", "application/graphql-response+json"),
+            ],
+            r#"{"query": "{ viewer { nope } }"}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(headers["content-type"], "application/graphql-response+json");
+        assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED");
+        let (status, headers, _) = raw_post(
+            &app,
+            &[
+                json_ct,
+                ("authorization", &auth),
+                ("accept", "application/graphql-response+json"),
+            ],
+            r#"{"query": "{ viewer { id } }"}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-type"], "application/graphql-response+json");
+        let (status, headers, _) =
+            raw_post(&app, &[json_ct], r#"{"query": "{ viewer { id } }"}"#).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-type"], "application/json");
+        // Larger than the body limit.
+        let big = format!(
+            r#"{{"query": "{{ viewer {{ id }} }}", "variables": {{"pad": "{}"}}}}"#,
+            "x".repeat(2 * 1024 * 1024)
+        );
+        let (status, _, body) = raw_post(&app, &[json_ct, ("authorization", &auth)], big).await;
+        assert_eq!(status, 413);
+        assert_eq!(code(&body), "BAD_USER_INPUT");
+    }
+);
+
+on_both!(
+    variables_that_do_not_coerce_are_bad_user_input,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let reply = app
+            .as_user(
+                &alice,
+                "query($id: UUID!) { project(id: $id) { id } }",
+                json!({ "id": "nope" }),
+            )
+            .await;
+        assert_eq!(reply.code(), "BAD_USER_INPUT");
+        let message = reply.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(
+            !message.contains("select") && !message.contains("sqlx"),
+            "{message}"
+        );
+        let reply = app
+            .as_user(
+                &alice,
+                "query($n: Int) { viewer { projects(first: $n) { totalCount } } }",
+                json!({ "n": "ten" }),
+            )
+            .await;
+        assert_eq!(reply.code(), "BAD_USER_INPUT");
+        let reply = app
+            .as_user(&alice, r#"{ project(id: "not-a-uuid") { id } }"#, json!({}))
+            .await;
+        // A string literal that is not a UUID is refused as input.
+        assert_eq!(reply.codes(), vec!["BAD_USER_INPUT".to_owned()]);
+    }
+);
+
+on_both!(
+    get_runs_queries_and_refuses_mutations,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let response = app
+            .client
+            .get(format!("{}/graphql", app.url))
+            .query(&[
+                (
+                    "query",
+                    "query($x: Int) { viewer { projects(first: $x) { totalCount } } }",
+                ),
+                ("variables", r#"{"x": 5}"#),
+            ])
+            .bearer_auth(&alice.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["viewer"]["projects"]["totalCount"], json!(0));
+        let response = app
+            .client
+            .get(format!("{}/graphql", app.url))
+            .query(&[(
+                "query",
+                r#"mutation { createProject(input: {title: "x"}) { id } }"#,
+            )])
+            .bearer_auth(&alice.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "POST");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(code(&body), "BAD_USER_INPUT");
+        let data = app
+            .ok(&alice, "{ viewer { projects { totalCount } } }", json!({}))
+            .await;
+        assert_eq!(
+            data["viewer"]["projects"]["totalCount"],
+            json!(0),
+            "nothing was created"
+        );
+    }
+);
+
+on_both!(
+    page_size_depth_and_complexity_limits,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let reply = app
+            .as_user(
+                &alice,
+                "{ viewer { projects(first: 101) { totalCount } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(reply.code(), "BAD_USER_INPUT");
+        let data = app
+            .ok(
+                &alice,
+                "{ viewer { projects(first: 100) { totalCount } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(data["viewer"]["projects"]["totalCount"], json!(0));
+        // The reference shape of DESIGN.md fits the default complexity limit.
+        let reference = "{ viewer { projects(first: 20) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id title updatedAt viewerAccess owner { id displayName } chats(first: 10) { totalCount edges { cursor node { id title messageCount updatedAt lastMessage { id content } messages(last: 20) { pageInfo { hasPreviousPage startCursor } edges { cursor node { id sequence role content metadata createdAt } } } } } } } } } } }";
+        let reply = app.as_user(&alice, reference, json!({})).await;
+        assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+        let huge = "{ viewer { projects(first: 100) { nodes { chats(first: 100) { nodes { messages(first: 100) { nodes { id content } } } } } } } }";
+        let reply = app.as_user(&alice, huge, json!({})).await;
+        assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
+        let mut deep = String::from("{ viewer { conversations(first: 1) { nodes { id ");
+        for _ in 0..8 {
+            deep.push_str("lastMessage { conversation { ");
+        }
+        deep.push_str("id");
+        for _ in 0..8 {
+            deep.push_str(" } }");
+        }
+        deep.push_str(" } } } }");
+        let reply = app.as_user(&alice, &deep, json!({})).await;
+        assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depth_and_complexity_limits_are_configurable() {
+    let app = harness::sqlite_with(|s| {
+        s.max_depth = 3;
+        s.max_complexity = 5;
+    })
+    .await;
+    let alice = harness::user("alice");
+    let reply = app
+        .as_user(&alice, "{ viewer { profile { id } } }", json!({}))
+        .await;
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    let reply = app
+        .as_user(
+            &alice,
+            "{ viewer { projects { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
+    let reply = app
+        .as_user(
+            &alice,
+            "{ viewer { id email profile { id email displayName fullName avatarUrl } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
+}
+
+on_both!(persisted_queries_by_hash, |app: TestApp| async move {
+    use sha2::Digest;
+    let alice = harness::user("alice");
+    let query = "{ viewer { id } }";
+    let hash = hex::encode(sha2::Sha256::digest(query.as_bytes()));
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let post = |body: Value| {
+        let app = &app;
+        let token = alice.token.clone();
+        async move {
+            let response = app
+                .client
+                .post(format!("{}/graphql", app.url))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (_, body) = post(json!({ "extensions": ext })).await;
+    assert_eq!(code(&body), "PERSISTED_QUERY_NOT_FOUND");
+    assert_eq!(
+        body["errors"][0]["message"],
+        json!("PersistedQueryNotFound")
+    );
+    let (_, body) = post(json!({ "query": query, "extensions": ext })).await;
+    assert_eq!(body["data"]["viewer"]["id"], json!(alice.id.to_string()));
+    let response = app
+        .client
+        .get(format!("{}/graphql", app.url))
+        .query(&[("extensions", ext.to_string())])
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["viewer"]["id"], json!(alice.id.to_string()));
+    let (status, body) = post(json!({ "query": "{ viewer { email } }", "extensions": ext })).await;
+    assert_eq!(status, 400);
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+});
+
+on_both!(
+    health_readiness_metrics_and_graphiql,
+    |app: TestApp| async move {
+        let get = |path: &'static str, accept: &'static str| {
+            let app = &app;
+            async move {
+                let response = app
+                    .client
+                    .get(format!("{}{}", app.url, path))
+                    .header("accept", accept)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let content_type = response
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                (status, content_type, response.text().await.unwrap())
+            }
+        };
+        assert_eq!(get("/healthz", "*/*").await.0, 200);
+        assert_eq!(get("/readyz", "*/*").await.0, 200);
+        let alice = harness::user("alice");
+        app.ok(&alice, "{ viewer { id } }", json!({})).await;
+        app.as_user(&alice, "{ nope }", json!({})).await;
+        let (status, _, metrics) = get("/metrics", "*/*").await;
+        assert_eq!(status, 200);
+        for name in [
+            "confab_http_requests_total",
+            "confab_graphql_errors_total{code=\"GRAPHQL_VALIDATION_FAILED\"}",
+            "confab_request_duration_seconds_bucket",
+            "confab_sql_statements_total",
+        ] {
+            assert!(metrics.contains(name), "{name} missing from /metrics");
+        }
+        let (status, content_type, page) = get("/graphql", "text/html,application/xhtml+xml").await;
+        assert_eq!(status, 200);
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        assert!(page.contains("graphiql"), "the page loads GraphiQL");
+        assert!(
+            !page.contains("unpkg.com") && !page.contains("jsdelivr"),
+            "no CDN"
+        );
+        let (status, content_type, _) = get("/graphiql/assets/graphiql.min.js", "*/*").await;
+        assert_eq!(status, 200);
+        assert!(content_type.contains("javascript"), "{content_type}");
+        assert_eq!(get("/graphiql/assets/..%2FCargo.toml", "*/*").await.0, 404);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minted_tokens_carry_email_into_the_profile() {
+    let app = harness::sqlite().await;
+    let id = uuid::Uuid::new_v4();
+    let token = mint(Some(id), "authenticated", Some("first@example.com"));
+    let reply = app
+        .post(
+            Some(&token),
+            "{ viewer { email profile { email } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        reply.data()["viewer"],
+        json!({"email": "first@example.com", "profile": {"email": "first@example.com"}})
+    );
+}
