@@ -38,7 +38,7 @@ pub enum CountKey {
 #[derive(Debug, Clone)]
 pub enum TotalCount {
     /// Count the rows of this (unpaged) select.
-    Select(SelectStatement),
+    Select(Box<SelectStatement>),
     /// Ask the per-request count loader (one grouped statement for all parents).
     Loader(CountKey),
 }
@@ -48,7 +48,7 @@ impl TotalCount {
         let rc = ctx.data::<RequestCtx>()?;
         let count = match self {
             TotalCount::Select(select) => {
-                let mut inner = select.clone();
+                let mut inner = (**select).clone();
                 inner.clear_order_by();
                 let outer = Query::select()
                     .expr_as(Func::count(Expr::cust("*")), Alias::new("n"))

@@ -127,7 +127,7 @@ pub async fn root_page<M: paging::Keyed>(
 ) -> Result<(paging::Page<M>, TotalCount)> {
     let req = PageRequest::new(&args, sort, rc.limits)?;
     let page = paging::fetch_page(&rc.db, base.clone(), sort, &req).await?;
-    Ok((page, TotalCount::Select(base)))
+    Ok((page, TotalCount::Select(Box::new(base))))
 }
 
 pub struct Viewer {

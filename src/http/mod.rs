@@ -180,26 +180,22 @@ async fn graphql_get(
         variables: params.get("variables").cloned(),
         extensions: params.get("extensions").cloned(),
     };
-    let parse_json = |name: &str, text: &Option<String>| -> Result<serde_json::Value, Response> {
+    let parse_json = |text: &Option<String>| -> Option<serde_json::Value> {
         match text {
-            None => Ok(serde_json::Value::Null),
-            Some(t) => serde_json::from_str(t).map_err(|_| {
-                error_response(
-                    StatusCode::BAD_REQUEST,
-                    &format!("`{name}` is not valid JSON"),
-                    "BAD_USER_INPUT",
-                    graphql_response,
-                )
-            }),
+            None => Some(serde_json::Value::Null),
+            Some(t) => serde_json::from_str(t).ok(),
         }
     };
-    let variables = match parse_json("variables", &params.variables) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let extensions = match parse_json("extensions", &params.extensions) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let (Some(variables), Some(extensions)) = (
+        parse_json(&params.variables),
+        parse_json(&params.extensions),
+    ) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "`variables` and `extensions` must be JSON",
+            "BAD_USER_INPUT",
+            graphql_response,
+        );
     };
     let body = serde_json::json!({
         "query": params.query,

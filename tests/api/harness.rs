@@ -11,19 +11,11 @@ use uuid::Uuid;
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256-0123456789";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 pub struct TestApp {
     pub url: String,
-    pub backend: Backend,
     pub client: reqwest::Client,
     pub statements: StatementCounter,
     pub db: sea_orm::DatabaseConnection,
-    pub settings: Settings,
     postgres_db: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -39,7 +31,7 @@ pub async fn sqlite_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         "sqlite://{}?mode=rwc",
         dir.path().join("confab.db").display()
     );
-    start(url, Backend::Sqlite, Some(dir), None, configure).await
+    start(url, Some(dir), None, configure).await
 }
 
 /// Starts a gateway on a fresh Postgres database, or returns None (printing one line)
@@ -68,16 +60,7 @@ pub async fn postgres_with(configure: impl FnOnce(&mut Settings)) -> Option<Test
         .expect("create a test database");
     admin.close().await.ok();
     let url = with_database(&admin_url, &name);
-    Some(
-        start(
-            url,
-            Backend::Postgres,
-            None,
-            Some((admin_url, name)),
-            configure,
-        )
-        .await,
-    )
+    Some(start(url, None, Some((admin_url, name)), configure).await)
 }
 
 /// The same server URL with another database name.
@@ -112,7 +95,6 @@ fn init_logging() {
 
 async fn start(
     url: String,
-    backend: Backend,
     dir: Option<tempfile::TempDir>,
     postgres_db: Option<(String, String)>,
     configure: impl FnOnce(&mut Settings),
@@ -133,11 +115,9 @@ async fn start(
     });
     TestApp {
         url: format!("http://{addr}"),
-        backend,
         client: reqwest::Client::new(),
         statements: app.statements,
         db: app.state.db.clone(),
-        settings,
         postgres_db,
         _dir: dir,
     }

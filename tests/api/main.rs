@@ -4,6 +4,8 @@
 
 mod harness;
 
+mod browser;
+mod cli;
 mod core_api;
 mod http;
 mod loading;
