@@ -9,4 +9,5 @@ mod cli;
 mod core_api;
 mod http;
 mod loading;
+mod policies;
 mod schema;
