@@ -45,7 +45,15 @@ $$;
 "#;
 
 /// (table, policy name, command, USING, WITH CHECK)
-const POLICIES: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
+type Policy = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const POLICIES: &[Policy] = &[
     ("profiles", "profiles_own", "ALL", Some("id = auth.uid()"), Some("id = auth.uid()")),
     (
         "profiles",
