@@ -9,7 +9,7 @@
 //! but outside the editable condition is `FORBIDDEN`.
 
 use entity::enums::ProjectStatus;
-use entity::{conversation, message, profile, project, project_conversation, settings};
+use entity::{conversation, message, profile, project, settings};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
 use uuid::Uuid;
@@ -172,8 +172,8 @@ pub fn own_conversations(viewer: &Viewer) -> Condition {
     }
 }
 
-/// Messages the viewer may read: those of readable conversations.
-pub fn readable_messages(viewer: &Viewer) -> Condition {
+/// Messages of the conversations `conversations` selects.
+fn messages_of(viewer: &Viewer, conversations: Condition) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         _ => Condition::all().add(
@@ -181,59 +181,19 @@ pub fn readable_messages(viewer: &Viewer) -> Condition {
                 Query::select()
                     .column((conversation::Entity, conversation::Column::Id))
                     .from(conversation::Entity)
-                    .cond_where(readable_conversations(viewer))
+                    .cond_where(conversations)
                     .to_owned(),
             ),
         ),
     }
+}
+
+/// Messages the viewer may read: those of readable conversations.
+pub fn readable_messages(viewer: &Viewer) -> Condition {
+    messages_of(viewer, readable_conversations(viewer))
 }
 
 /// Messages the viewer may change: those of conversations they may change.
 pub fn editable_messages(viewer: &Viewer) -> Condition {
-    match viewer {
-        Viewer::Service => everything(),
-        _ => Condition::all().add(
-            col(message::Entity, message::Column::ConversationId).in_subquery(
-                Query::select()
-                    .column((conversation::Entity, conversation::Column::Id))
-                    .from(conversation::Entity)
-                    .cond_where(editable_conversations(viewer))
-                    .to_owned(),
-            ),
-        ),
-    }
-}
-
-/// Project↔chat links the viewer may see: both ends readable.
-pub fn readable_links(viewer: &Viewer) -> Condition {
-    match viewer {
-        Viewer::Service => everything(),
-        _ => Condition::all()
-            .add(
-                col(
-                    project_conversation::Entity,
-                    project_conversation::Column::ProjectId,
-                )
-                .in_subquery(
-                    Query::select()
-                        .column((project::Entity, project::Column::Id))
-                        .from(project::Entity)
-                        .cond_where(readable_projects(viewer))
-                        .to_owned(),
-                ),
-            )
-            .add(
-                col(
-                    project_conversation::Entity,
-                    project_conversation::Column::ConversationId,
-                )
-                .in_subquery(
-                    Query::select()
-                        .column((conversation::Entity, conversation::Column::Id))
-                        .from(conversation::Entity)
-                        .cond_where(readable_conversations(viewer))
-                        .to_owned(),
-                ),
-            ),
-    }
+    messages_of(viewer, editable_conversations(viewer))
 }

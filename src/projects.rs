@@ -149,21 +149,37 @@ async fn is_in(db: &impl ConnectionTrait, id: Uuid, cond: Condition) -> AppResul
         .is_some())
 }
 
+/// The project if readable (`NOT_FOUND` otherwise) and inside `allowed` (`FORBIDDEN`).
+async fn find_allowed(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+    allowed: Condition,
+    refusal: &str,
+) -> AppResult<project::Model> {
+    let project = find_readable(db, viewer, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("project"))?;
+    if !is_in(db, id, allowed).await? {
+        return Err(AppError::Forbidden(refusal.to_owned()));
+    }
+    Ok(project)
+}
+
 /// The project if readable (`NOT_FOUND` otherwise) and editable (`FORBIDDEN` otherwise).
 pub async fn find_editable(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     id: Uuid,
 ) -> AppResult<project::Model> {
-    let project = find_readable(db, viewer, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("project"))?;
-    if !is_in(db, id, access::editable_projects(viewer)).await? {
-        return Err(AppError::Forbidden(
-            "you may read this project but not change it".to_owned(),
-        ));
-    }
-    Ok(project)
+    find_allowed(
+        db,
+        viewer,
+        id,
+        access::editable_projects(viewer),
+        "you may read this project but not change it",
+    )
+    .await
 }
 
 async fn find_deletable(
@@ -171,15 +187,14 @@ async fn find_deletable(
     viewer: &Viewer,
     id: Uuid,
 ) -> AppResult<project::Model> {
-    let project = find_readable(db, viewer, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("project"))?;
-    if !is_in(db, id, access::deletable_projects(viewer)).await? {
-        return Err(AppError::Forbidden(
-            "only the project's owner may delete or restore it".to_owned(),
-        ));
-    }
-    Ok(project)
+    find_allowed(
+        db,
+        viewer,
+        id,
+        access::deletable_projects(viewer),
+        "only the project's owner may delete or restore it",
+    )
+    .await
 }
 
 pub fn viewer_access(viewer: &Viewer, project: &project::Model) -> ProjectAccess {
@@ -419,11 +434,7 @@ async fn check_filing(
     let chat = crate::conversations::find_readable(db, viewer, conversation_id)
         .await?
         .ok_or_else(|| AppError::not_found("conversation"))?;
-    if !is_in(db, project_id, access::editable_projects(viewer)).await? {
-        return Err(AppError::Forbidden(
-            "you may read this project but not change it".to_owned(),
-        ));
-    }
+    find_editable(db, viewer, project_id).await?;
     crate::conversations::find_editable(db, viewer, conversation_id).await?;
     reject_deleted(&project)?;
     Ok((project, chat))
