@@ -115,7 +115,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "CONFAB_DEFAULT_PAGE_SIZE",
-        default_value_t = 20,
+        default_value_t = 100,
         global = true
     )]
     pub default_page_size: u32,
