@@ -67,10 +67,7 @@ impl CoreQuery {
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Option<Viewer>> {
         let rc = ctx.data::<RequestCtx>()?;
         Ok(match &rc.viewer {
-            AuthViewer::User(user) => Some(Viewer {
-                id: user.id,
-                email: user.email.clone(),
-            }),
+            AuthViewer::User(user) => Some(Viewer::new(user.id, user.email.clone())),
             _ => None,
         })
     }

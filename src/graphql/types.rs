@@ -130,13 +130,25 @@ pub async fn root_page<M: paging::Keyed>(
     Ok((page, TotalCount::Select(Box::new(base))))
 }
 
-pub struct Viewer {
+// The signed-in user; each capability adds its fields as one part of this merged object.
+#[derive(async_graphql::MergedObject)]
+#[graphql(name = "Viewer")]
+pub struct Viewer(pub ViewerCore);
+
+impl Viewer {
+    pub fn new(id: Uuid, email: Option<String>) -> Self {
+        Viewer(ViewerCore { id, email })
+    }
+}
+
+/// The [core] fields of `Viewer`.
+pub struct ViewerCore {
     pub id: Uuid,
     pub email: Option<String>,
 }
 
 #[Object]
-impl Viewer {
+impl ViewerCore {
     async fn id(&self) -> Uuid {
         self.id
     }
