@@ -71,6 +71,8 @@ pub struct RequestCtx {
     pub db: DatabaseConnection,
     pub limits: PageLimits,
     pub loaders: loaders::Loaders,
+    /// The request's `User-Agent` header, if any.
+    pub user_agent: Option<String>,
 }
 
 impl RequestCtx {
@@ -94,6 +96,7 @@ impl RequestCtx {
             db,
             limits,
             loaders,
+            user_agent: None,
         }
     }
 }
