@@ -8,8 +8,10 @@
 //! answer `null`, leave it out of lists, or fail with `NOT_FOUND`. A row that is readable
 //! but outside the editable condition is `FORBIDDEN`.
 
-use entity::enums::ProjectStatus;
-use entity::{conversation, message, profile, project, settings};
+use entity::enums::{ProjectStatus, TeamRole};
+use entity::{
+    conversation, message, profile, project, project_conversation, settings, team, team_member,
+};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
 use uuid::Uuid;
@@ -69,20 +71,52 @@ pub fn own_settings(viewer: &Viewer) -> Condition {
     own_rows(viewer, col(settings::Entity, settings::Column::UserId))
 }
 
-/// Public profiles the viewer may see: their own, and the owners of projects they can read.
+/// Public profiles the viewer may see: their own, the owners of projects they can read,
+/// and the members of their teams.
 pub fn readable_public_profiles(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
-        _ => Condition::any().add(own_profile(viewer)).add(
-            col(profile::Entity, profile::Column::Id).in_subquery(
-                Query::select()
-                    .column((project::Entity, project::Column::OwnerId))
-                    .from(project::Entity)
-                    .cond_where(readable_projects(viewer))
-                    .to_owned(),
+        _ => Condition::any()
+            .add(own_profile(viewer))
+            .add(
+                col(profile::Entity, profile::Column::Id).in_subquery(
+                    Query::select()
+                        .column((project::Entity, project::Column::OwnerId))
+                        .from(project::Entity)
+                        .cond_where(readable_projects(viewer))
+                        .to_owned(),
+                ),
+            )
+            .add(
+                col(profile::Entity, profile::Column::Id).in_subquery(
+                    Query::select()
+                        .column((team_member::Entity, team_member::Column::UserId))
+                        .from(team_member::Entity)
+                        .cond_where(readable_team_members(viewer))
+                        .to_owned(),
+                ),
             ),
-        ),
     }
+}
+
+/// The ids of the teams where the user holds one of `roles`.
+fn teams_of(user: Uuid, roles: &[TeamRole]) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column((team_member::Entity, team_member::Column::TeamId))
+        .from(team_member::Entity)
+        .and_where(col(team_member::Entity, team_member::Column::UserId).eq(user))
+        .and_where(col(team_member::Entity, team_member::Column::Role).is_in(roles.iter().copied()))
+        .to_owned()
+}
+
+const ANY_ROLE: &[TeamRole] = &[TeamRole::Owner, TeamRole::Admin, TeamRole::Member];
+const MANAGERS: &[TeamRole] = &[TeamRole::Owner, TeamRole::Admin];
+const OWNERS: &[TeamRole] = &[TeamRole::Owner];
+
+/// Projects of the teams where the user holds one of `roles`.
+fn team_projects(user: Uuid, roles: &[TeamRole]) -> Condition {
+    Condition::all()
+        .add(col(project::Entity, project::Column::TeamId).in_subquery(teams_of(user, roles)))
 }
 
 /// Public projects that anyone may read: public and not deleted.
@@ -99,35 +133,44 @@ pub fn readable_projects(viewer: &Viewer) -> Condition {
         Viewer::Anonymous => public_projects(),
         Viewer::User(user) => Condition::any()
             .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
+            .add(team_projects(user.id, ANY_ROLE))
             .add(public_projects()),
     }
 }
 
-/// Projects that are the viewer's own (or their teams'): what `viewer.projects` lists.
+/// Projects that are the viewer's own or their teams': what `viewer.projects` lists.
 pub fn member_projects(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         Viewer::Anonymous => nothing(),
-        Viewer::User(user) => {
-            Condition::all().add(col(project::Entity, project::Column::OwnerId).eq(user.id))
-        }
+        Viewer::User(user) => Condition::any()
+            .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
+            .add(team_projects(user.id, ANY_ROLE)),
     }
 }
 
-/// Projects whose fields, chats and files the viewer may change.
+/// Projects whose fields, chats and files the viewer may change: their own, and their
+/// teams' where they are OWNER or ADMIN.
 pub fn editable_projects(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         Viewer::Anonymous => nothing(),
-        Viewer::User(user) => {
-            Condition::all().add(col(project::Entity, project::Column::OwnerId).eq(user.id))
-        }
+        Viewer::User(user) => Condition::any()
+            .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
+            .add(team_projects(user.id, MANAGERS)),
     }
 }
 
-/// Projects the viewer may delete, restore or delete permanently.
+/// Projects the viewer may delete, restore or delete permanently: their own, and their
+/// teams' where they are OWNER.
 pub fn deletable_projects(viewer: &Viewer) -> Condition {
-    editable_projects(viewer)
+    match viewer {
+        Viewer::Service => everything(),
+        Viewer::Anonymous => nothing(),
+        Viewer::User(user) => Condition::any()
+            .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
+            .add(team_projects(user.id, OWNERS)),
+    }
 }
 
 /// How the viewer may use a project they can read.
@@ -138,21 +181,121 @@ pub enum ProjectAccess {
     Viewer,
 }
 
-/// The viewer's access to a project already known to be readable.
-pub fn project_access(viewer: &Viewer, project: &project::Model) -> ProjectAccess {
+/// The viewer's access to a project already known to be readable, given the viewer's
+/// role in the project's team (if it has one and the viewer is in it).
+pub fn project_access(
+    viewer: &Viewer,
+    project: &project::Model,
+    team_role: Option<TeamRole>,
+) -> ProjectAccess {
     match viewer {
         Viewer::Service => ProjectAccess::Owner,
         Viewer::User(user) if user.id == project.owner_id => ProjectAccess::Owner,
+        Viewer::User(_) if matches!(team_role, Some(TeamRole::Owner | TeamRole::Admin)) => {
+            ProjectAccess::Editor
+        }
         _ => ProjectAccess::Viewer,
     }
 }
 
-/// Conversations the viewer may read: their own.
+/// Teams the viewer may read: those they are a member of.
+pub fn readable_teams(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::Service => everything(),
+        Viewer::Anonymous => nothing(),
+        Viewer::User(user) => Condition::all()
+            .add(col(team::Entity, team::Column::Id).in_subquery(teams_of(user.id, ANY_ROLE))),
+    }
+}
+
+/// Memberships the viewer may read: those of their teams.
+pub fn readable_team_members(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::Service => everything(),
+        Viewer::Anonymous => nothing(),
+        Viewer::User(user) => Condition::all().add(
+            col(team_member::Entity, team_member::Column::TeamId)
+                .in_subquery(teams_of(user.id, ANY_ROLE)),
+        ),
+    }
+}
+
+/// The viewer's own memberships (their role in each of their teams).
+pub fn own_memberships(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(user) => {
+            Condition::all().add(col(team_member::Entity, team_member::Column::UserId).eq(user.id))
+        }
+        _ => nothing(),
+    }
+}
+
+/// What the viewer may do in a team, from their role (the service role acts as OWNER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TeamPowers {
+    pub role: TeamRole,
+}
+
+impl TeamPowers {
+    pub fn of(viewer: &Viewer, role: Option<TeamRole>) -> Option<Self> {
+        match viewer {
+            Viewer::Service => Some(TeamPowers {
+                role: TeamRole::Owner,
+            }),
+            _ => role.map(|role| TeamPowers { role }),
+        }
+    }
+
+    /// Rename the team, add, change and remove members (ADMIN not over OWNERs).
+    pub fn manages_members(&self) -> bool {
+        matches!(self.role, TeamRole::Owner | TeamRole::Admin)
+    }
+
+    /// Act on a member holding `target` or give the role `target`.
+    pub fn may_act_on(&self, target: TeamRole) -> bool {
+        match self.role {
+            TeamRole::Owner => true,
+            TeamRole::Admin => target != TeamRole::Owner,
+            TeamRole::Member => false,
+        }
+    }
+
+    /// Delete the team.
+    pub fn deletes_team(&self) -> bool {
+        self.role == TeamRole::Owner
+    }
+}
+
+/// Conversations the viewer may read: their own, and the chats filed in projects of
+/// their teams.
 pub fn readable_conversations(viewer: &Viewer) -> Condition {
-    own_rows(
-        viewer,
-        col(conversation::Entity, conversation::Column::OwnerId),
-    )
+    match viewer {
+        Viewer::User(user) => Condition::any()
+            .add(col(conversation::Entity, conversation::Column::OwnerId).eq(user.id))
+            .add(
+                col(conversation::Entity, conversation::Column::Id).in_subquery(
+                    Query::select()
+                        .column((
+                            project_conversation::Entity,
+                            project_conversation::Column::ConversationId,
+                        ))
+                        .from(project_conversation::Entity)
+                        .inner_join(
+                            project::Entity,
+                            col(project::Entity, project::Column::Id).equals((
+                                project_conversation::Entity,
+                                project_conversation::Column::ProjectId,
+                            )),
+                        )
+                        .cond_where(team_projects(user.id, ANY_ROLE))
+                        .to_owned(),
+                ),
+            ),
+        _ => own_rows(
+            viewer,
+            col(conversation::Entity, conversation::Column::OwnerId),
+        ),
+    }
 }
 
 /// Conversations the viewer may change: their own.

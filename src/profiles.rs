@@ -192,6 +192,7 @@ pub async fn update_settings(
 pub async fn delete_account(db: &sea_orm::DatabaseConnection, viewer: &Viewer) -> AppResult<Uuid> {
     let id = access::require_user(viewer)?;
     let txn = db::begin_write(db).await?;
+    crate::teams::leave_all_teams(&txn, id).await?;
     let deleted = profile::Entity::delete_many()
         .filter(access::own_profile(viewer))
         .exec(&txn)

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::access::{self, ProjectAccess};
+use crate::access;
 use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -197,10 +197,6 @@ async fn find_deletable(
     .await
 }
 
-pub fn viewer_access(viewer: &Viewer, project: &project::Model) -> ProjectAccess {
-    access::project_access(viewer, project)
-}
-
 fn reject_deleted(project: &project::Model) -> AppResult<()> {
     if project.status == ProjectStatus::Deleted {
         return Err(AppError::Conflict(
@@ -228,8 +224,14 @@ pub async fn create_project(
     input: NewProject,
 ) -> AppResult<project::Model> {
     let owner = access::require_user(viewer)?;
-    if input.team_id.is_some() {
-        return Err(AppError::not_found("team"));
+    if let Some(team_id) = input.team_id {
+        // Any member may create a project in their team (they own it).
+        if crate::teams::viewer_role(db, viewer, team_id)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::not_found("team"));
+        }
     }
     let title = validate::required_text("title", &input.title, TITLE_MAX)?;
     if let Some(d) = &input.description {

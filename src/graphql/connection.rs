@@ -32,6 +32,8 @@ impl PageInfo {
 pub enum CountKey {
     ProjectChats(Uuid),
     ConversationMessages(Uuid),
+    TeamMembers(Uuid),
+    TeamProjects(Uuid),
 }
 
 /// Where a connection's `totalCount` comes from; computed only when asked for.

@@ -59,6 +59,9 @@ impl CoreQuery {
             NodeId::Message(id) => conversations::find_message(&rc.db, &rc.viewer, id)
                 .await?
                 .map(|m| Node::Message(Message(m))),
+            NodeId::Team(id) => crate::teams::find_readable(&rc.db, &rc.viewer, id)
+                .await?
+                .map(|t| Node::Team(crate::graphql::teams::Team(t))),
         };
         Ok(node)
     }

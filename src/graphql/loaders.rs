@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::enums::ProjectStatus;
-use entity::{conversation, message, profile, project, project_conversation};
+use entity::enums::TeamRole;
+use entity::{conversation, message, profile, project, project_conversation, team, team_member};
 use sea_orm::sea_query::{Expr, ExprTrait, Order};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
@@ -21,6 +22,8 @@ use crate::error::SharedError;
 use crate::graphql::connection::CountKey;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::paging::{self, Page, PageRequest};
+use crate::projects::ProjectOrder;
+use crate::teams;
 
 /// What every loader needs: the database and the viewer the rows are scoped to.
 #[derive(Clone)]
@@ -44,6 +47,10 @@ pub struct Loaders {
     pub public_profiles: DataLoader<PublicProfiles>,
     pub chat_projects: DataLoader<ChatProjects>,
     pub conversations: DataLoader<Conversations>,
+    pub team_roles: DataLoader<TeamRoles>,
+    pub teams: DataLoader<Teams>,
+    pub member_pages: DataLoader<MemberPages>,
+    pub team_project_pages: DataLoader<TeamProjectPages>,
 }
 
 impl Loaders {
@@ -58,6 +65,10 @@ impl Loaders {
             public_profiles: DataLoader::new(PublicProfiles(s()), tasks.spawner()),
             chat_projects: DataLoader::new(ChatProjects(s()), tasks.spawner()),
             conversations: DataLoader::new(Conversations(s()), tasks.spawner()),
+            team_roles: DataLoader::new(TeamRoles(s()), tasks.spawner()),
+            teams: DataLoader::new(Teams(s()), tasks.spawner()),
+            member_pages: DataLoader::new(MemberPages(s()), tasks.spawner()),
+            team_project_pages: DataLoader::new(TeamProjectPages(s()), tasks.spawner()),
         }
     }
 }
@@ -201,13 +212,39 @@ impl Loader<CountKey> for Counts {
     async fn load(&self, keys: &[CountKey]) -> Result<HashMap<CountKey, i64>, Self::Error> {
         let mut chats = Vec::new();
         let mut messages = Vec::new();
+        let mut members = Vec::new();
+        let mut team_projects = Vec::new();
         for key in keys {
             match key {
                 CountKey::ProjectChats(id) => chats.push(*id),
                 CountKey::ConversationMessages(id) => messages.push(*id),
+                CountKey::TeamMembers(id) => members.push(*id),
+                CountKey::TeamProjects(id) => team_projects.push(*id),
             }
         }
         let mut out = HashMap::new();
+        for (ids, (base, parent), key) in [
+            (
+                members,
+                teams::members_query(&self.0.viewer),
+                CountKey::TeamMembers as fn(Uuid) -> CountKey,
+            ),
+            (
+                team_projects,
+                teams::team_projects_query(&self.0.viewer),
+                CountKey::TeamProjects,
+            ),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            let counts = paging::count_by_parent(&self.0.db, base, parent, &ids)
+                .await
+                .map_err(shared)?;
+            for id in ids {
+                out.insert(key(id), counts.get(&id).copied().unwrap_or(0));
+            }
+        }
         if !chats.is_empty() {
             let (base, parent) = conversations::project_chats_query(&self.0.viewer);
             let counts = paging::count_by_parent(&self.0.db, base, parent, &chats)
@@ -304,5 +341,127 @@ impl Loader<Uuid> for Conversations {
             .await
             .map_err(|e| shared(e.into()))?;
         Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
+/// The viewer's role in each team (absent where they are not a member).
+pub struct TeamRoles(Scope);
+
+impl Loader<Uuid> for TeamRoles {
+    type Value = TeamRole;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = team_member::Entity::find()
+            .filter(access::own_memberships(&self.0.viewer))
+            .filter(team_member::Column::TeamId.is_in(keys.iter().copied()))
+            .all(&self.0.db)
+            .await
+            .map_err(|e| shared(e.into()))?;
+        Ok(rows.into_iter().map(|m| (m.team_id, m.role)).collect())
+    }
+}
+
+/// Teams by id, scoped to the readable ones (`Project.team`).
+pub struct Teams(Scope);
+
+impl Loader<Uuid> for Teams {
+    type Value = team::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = team::Entity::find()
+            .filter(Expr::col((team::Entity, team::Column::Id)).is_in(keys.iter().copied()))
+            .filter(access::readable_teams(&self.0.viewer))
+            .all(&self.0.db)
+            .await
+            .map_err(|e| shared(e.into()))?;
+        Ok(rows.into_iter().map(|t| (t.id, t)).collect())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MemberPageKey {
+    pub team: Uuid,
+    pub page: PageRequest,
+}
+
+/// `Team.members`: one window per team.
+pub struct MemberPages(Scope);
+
+impl Loader<MemberPageKey> for MemberPages {
+    type Value = Page<team_member::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[MemberPageKey],
+    ) -> Result<HashMap<MemberPageKey, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for (page, parents) in group_by(keys, |k| k.page.clone(), |k| k.team) {
+            let (base, parent) = teams::members_query(&self.0.viewer);
+            let mut pages = paging::fetch_windows(
+                &self.0.db,
+                base,
+                parent,
+                &parents,
+                &teams::member_sort(),
+                &page,
+            )
+            .await
+            .map_err(shared)?;
+            for team in parents {
+                let value = pages.remove(&team).unwrap_or_default();
+                out.insert(
+                    MemberPageKey {
+                        team,
+                        page: page.clone(),
+                    },
+                    value,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TeamProjectPageKey {
+    pub team: Uuid,
+    pub order: ProjectOrder,
+    pub page: PageRequest,
+}
+
+/// `Team.projects`: readable, not deleted projects of each team, one window per team.
+pub struct TeamProjectPages(Scope);
+
+impl Loader<TeamProjectPageKey> for TeamProjectPages {
+    type Value = Page<project::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[TeamProjectPageKey],
+    ) -> Result<HashMap<TeamProjectPageKey, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for ((order, page), parents) in group_by(keys, |k| (k.order, k.page.clone()), |k| k.team) {
+            let (base, parent) = teams::team_projects_query(&self.0.viewer);
+            let mut pages =
+                paging::fetch_windows(&self.0.db, base, parent, &parents, &order.sort(), &page)
+                    .await
+                    .map_err(shared)?;
+            for team in parents {
+                let value = pages.remove(&team).unwrap_or_default();
+                out.insert(
+                    TeamProjectPageKey {
+                        team,
+                        order,
+                        page: page.clone(),
+                    },
+                    value,
+                );
+            }
+        }
+        Ok(out)
     }
 }

@@ -11,6 +11,7 @@ pub enum NodeId {
     Project(Uuid),
     Conversation(Uuid),
     Message(Uuid),
+    Team(Uuid),
 }
 
 impl NodeId {
@@ -19,6 +20,7 @@ impl NodeId {
             NodeId::Project(id) => ("Project", *id),
             NodeId::Conversation(id) => ("Conversation", *id),
             NodeId::Message(id) => ("Message", *id),
+            NodeId::Team(id) => ("Team", *id),
         }
     }
 
@@ -39,6 +41,7 @@ impl NodeId {
             "Project" => Ok(NodeId::Project(id)),
             "Conversation" => Ok(NodeId::Conversation(id)),
             "Message" => Ok(NodeId::Message(id)),
+            "Team" => Ok(NodeId::Team(id)),
             _ => Err(bad()),
         }
     }
@@ -66,7 +69,13 @@ mod tests {
 
     #[test]
     fn malformed_node_ids_are_bad_input() {
-        for text in ["", "!!!", "UHJvamVjdDpub3QtYS11dWlk", "VGVhbTo="] {
+        for text in [
+            "",
+            "!!!",
+            "UHJvamVjdDpub3QtYS11dWlk",
+            "VGVhbTo=",
+            "VGFzazo=",
+        ] {
             let err = NodeId::decode(text).expect_err("malformed");
             assert_eq!(err.code(), "BAD_USER_INPUT", "{text}");
         }

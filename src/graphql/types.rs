@@ -28,6 +28,7 @@ pub enum Node {
     Project(Project),
     Conversation(Conversation),
     Message(Message),
+    Team(crate::graphql::teams::Team),
 }
 
 pub struct Profile(pub profile::Model);
@@ -133,11 +134,11 @@ pub async fn root_page<M: paging::Keyed>(
 // The signed-in user; each capability adds its fields as one part of this merged object.
 #[derive(async_graphql::MergedObject)]
 #[graphql(name = "Viewer")]
-pub struct Viewer(pub ViewerCore);
+pub struct Viewer(pub ViewerCore, pub crate::graphql::teams::ViewerTeams);
 
 impl Viewer {
     pub fn new(id: Uuid, email: Option<String>) -> Self {
-        Viewer(ViewerCore { id, email })
+        Viewer(ViewerCore { id, email }, crate::graphql::teams::ViewerTeams)
     }
 }
 
@@ -335,7 +336,28 @@ impl Project {
     }
     async fn viewer_access(&self, ctx: &Context<'_>) -> Result<ProjectAccess> {
         let rc = ctx.data::<RequestCtx>()?;
-        Ok(projects::viewer_access(&rc.viewer, &self.0))
+        let team_role = match (&rc.viewer, self.0.team_id) {
+            (crate::auth::Viewer::User(user), Some(team)) if user.id != self.0.owner_id => {
+                rc.loaders.team_roles.load_one(team).await?
+            }
+            _ => None,
+        };
+        Ok(crate::access::project_access(
+            &rc.viewer, &self.0, team_role,
+        ))
+    }
+    /// The project's team; null for a reader outside the team.
+    async fn team(&self, ctx: &Context<'_>) -> Result<Option<crate::graphql::teams::Team>> {
+        let Some(team) = self.0.team_id else {
+            return Ok(None);
+        };
+        let rc = ctx.data::<RequestCtx>()?;
+        Ok(rc
+            .loaders
+            .teams
+            .load_one(team)
+            .await?
+            .map(crate::graphql::teams::Team))
     }
 
     /// The chats filed in this project that the viewer may read.

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod core_api;
 mod http;
+mod isolation;
 mod loading;
 mod policies;
 mod schema;
