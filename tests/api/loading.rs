@@ -93,3 +93,71 @@ on_both!(
         );
     }
 );
+
+const TEAMS: &str = "query($n: Int!) { viewer { teams(first: $n) { nodes { name viewerRole members { totalCount nodes { role user { id displayName } } } projects(first: 5) { totalCount nodes { title viewerAccess team { id } owner { id } chats(first: 10) { totalCount nodes { title lastMessage { content } } } } } } } } }";
+
+on_both!(
+    team_levels_cost_the_same_for_2_and_20_teams,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let bob = harness::user("bob");
+        app.ok(&bob, "{ viewer { id } }", json!({})).await;
+        for t in 0..20 {
+            let team = app
+                .ok(
+                    &alice,
+                    "mutation($n: String!) { createTeam(name: $n) { id } }",
+                    json!({ "n": format!("team {t:02}") }),
+                )
+                .await["createTeam"]["id"]
+                .clone();
+            app.ok(
+            &alice,
+            "mutation($t: UUID!, $e: String!) { addTeamMember(teamId: $t, email: $e) { role } }",
+            json!({ "t": team, "e": bob.email }),
+        )
+        .await;
+            for p in 0..2 {
+                let project = app
+                .ok(
+                    &bob,
+                    "mutation($t: UUID!, $title: String!) { createProject(input: {title: $title, teamId: $t}) { id } }",
+                    json!({ "t": team, "title": format!("project {t}-{p}") }),
+                )
+                .await["createProject"]["id"]
+                .clone();
+                let chat = app
+                    .create_chat(&bob, "chat", Some(harness::uuid(&project)))
+                    .await;
+                app.send(&bob, chat, "hello").await;
+            }
+        }
+        let mut counts = Vec::new();
+        for n in [2, 20] {
+            let before = app.statement_count();
+            let data = app.ok(&alice, TEAMS, json!({ "n": n })).await;
+            counts.push(app.statement_count() - before);
+            let teams = data["viewer"]["teams"]["nodes"].as_array().unwrap();
+            assert_eq!(teams.len(), n as usize);
+            for team in teams {
+                assert_eq!(team["viewerRole"], json!("OWNER"));
+                assert_eq!(team["members"]["totalCount"], json!(2));
+                assert_eq!(team["projects"]["totalCount"], json!(2));
+                for project in team["projects"]["nodes"].as_array().unwrap() {
+                    assert_eq!(project["viewerAccess"], json!("EDITOR"));
+                    assert_eq!(project["owner"]["id"], json!(bob.id.to_string()));
+                    assert_eq!(project["chats"]["totalCount"], json!(1));
+                    assert_eq!(
+                        project["chats"]["nodes"][0]["lastMessage"]["content"],
+                        json!("hello")
+                    );
+                }
+            }
+        }
+        // ensure-user; teams page; per level: team roles, member windows, member counts,
+        // member profiles; project windows, project counts; then for the projects: roles
+        // (viewerAccess), teams (Project.team), owner profiles; chat windows, chat counts;
+        // last messages.
+        assert_eq!(counts, vec![13, 13], "the same count for 2 and 20 teams");
+    }
+);

@@ -12,3 +12,4 @@ mod isolation;
 mod loading;
 mod policies;
 mod schema;
+mod teams;
