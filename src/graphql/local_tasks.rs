@@ -3,9 +3,11 @@
 //! Dataloaders batch the keys requested before their batch starts. If batches ran as
 //! separate runtime tasks, a batch's results could wake the request on another worker
 //! thread while later results are still being delivered, so the next level's keys would
-//! trickle in and split into several statements, more or fewer depending on load. Driving
-//! the batches and the request in one task makes each level of a query register all of
-//! its keys in one pass: one statement per loader per level, every time.
+//! trickle in and split into several statements, more or fewer depending on load. Here
+//! the batches and the request run in one task, and batches start in waves: the batches
+//! queued while others are still loading wait until all of those have finished. So the
+//! keys of a wave are exactly those its predecessor's results lead to, whatever the
+//! timing of the database: one statement per loader per wave, every time.
 
 use std::future::Future;
 use std::pin::pin;
@@ -52,19 +54,19 @@ impl LocalTasks {
         std::future::poll_fn(move |cx| {
             self.waker.register(cx.waker());
             loop {
-                running.extend(self.take_queued());
                 while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
                 if let Poll::Ready(output) = work.as_mut().poll(cx) {
                     return Poll::Ready(output);
                 }
-                let queued = self
-                    .queue
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .is_empty();
-                if queued {
+                if !running.is_empty() {
+                    // The next wave waits for this one to finish.
                     return Poll::Pending;
                 }
+                let wave = self.take_queued();
+                if wave.is_empty() {
+                    return Poll::Pending;
+                }
+                running.extend(wave);
             }
         })
         .await
