@@ -240,6 +240,17 @@ impl<M> Default for Page<M> {
 
 /// Rows strictly after `cursor` in the sort (in reverse when `reversed`).
 fn beyond(sort: &Sort, cursor: &Cursor, reversed: bool) -> AppResult<Condition> {
+    beyond_or_at(sort, cursor, reversed, false)
+}
+
+/// Rows after `cursor` in the sort (in reverse when `reversed`), the cursor's own row
+/// included when `inclusive`.
+fn beyond_or_at(
+    sort: &Sort,
+    cursor: &Cursor,
+    reversed: bool,
+    inclusive: bool,
+) -> AppResult<Condition> {
     let keys = sort.keys(reversed);
     let mut values: Vec<Value> = cursor
         .keys
@@ -254,10 +265,12 @@ fn beyond(sort: &Sort, cursor: &Cursor, reversed: bool) -> AppResult<Condition> 
             all = all.add(keys[j].0.clone().eq(values[j].clone()));
         }
         let (expr, desc) = &keys[i];
-        let step = if *desc {
-            expr.clone().lt(values[i].clone())
-        } else {
-            expr.clone().gt(values[i].clone())
+        let last = i + 1 == keys.len();
+        let step = match (*desc, inclusive && last) {
+            (true, false) => expr.clone().lt(values[i].clone()),
+            (true, true) => expr.clone().lte(values[i].clone()),
+            (false, false) => expr.clone().gt(values[i].clone()),
+            (false, true) => expr.clone().gte(values[i].clone()),
         };
         any = any.add(all.add(step));
     }
@@ -340,7 +353,8 @@ pub async fn fetch_page<M: Keyed>(
     }
     let more = rows.len() as u64 > req.limit;
     rows.truncate(req.limit as usize);
-    // Whether rows exist on the other side of the cursor the page starts from.
+    // Whether rows exist on the other side of the cursor the page starts from (the
+    // cursor's own row included: it is outside the page).
     let (opposite, reversed_for_opposite) = if req.backward {
         (&req.before, false)
     } else {
@@ -349,7 +363,7 @@ pub async fn fetch_page<M: Keyed>(
     let beyond_start = match opposite {
         Some(cursor) => {
             let mut probe = base;
-            probe.cond_where(Condition::any().add(beyond(sort, cursor, reversed_for_opposite)?));
+            probe.cond_where(beyond_or_at(sort, cursor, reversed_for_opposite, true)?);
             probe.limit(1);
             db.query_one(&probe).await?.is_some()
         }
@@ -427,7 +441,7 @@ pub async fn fetch_windows<M: Keyed>(
         probe
             .expr_as(parent.clone(), Alias::new(PARENT))
             .and_where(parent.clone().is_in(parents.iter().copied()))
-            .cond_where(beyond(sort, cursor, reversed_for_opposite)?)
+            .cond_where(beyond_or_at(sort, cursor, reversed_for_opposite, true)?)
             .add_group_by([parent.clone()]);
         for row in db.query_all(&probe).await? {
             beyond_start.insert(row.try_get("", PARENT)?);

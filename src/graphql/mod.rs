@@ -31,7 +31,6 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 pub struct SchemaLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
-    pub default_page_size: usize,
 }
 
 impl From<&Settings> for SchemaLimits {
@@ -39,16 +38,11 @@ impl From<&Settings> for SchemaLimits {
         SchemaLimits {
             max_depth: s.max_depth,
             max_complexity: s.max_complexity,
-            default_page_size: s.default_page_size.min(s.max_page_size) as usize,
         }
     }
 }
 
 pub fn build_schema(limits: SchemaLimits) -> AppSchema {
-    DEFAULT_PAGE_COST.store(
-        limits.default_page_size,
-        std::sync::atomic::Ordering::Relaxed,
-    );
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
@@ -61,7 +55,6 @@ pub fn sdl() -> String {
     build_schema(SchemaLimits {
         max_depth: usize::MAX,
         max_complexity: usize::MAX,
-        default_page_size: 100,
     })
     .sdl()
 }
@@ -102,16 +95,25 @@ impl RequestCtx {
     }
 }
 
-/// The complexity weight of a connection field: its page size (the default page size
-/// when neither `first` nor `last` is given).
+/// The complexity weight of a connection field: its page size, at most the maximum page
+/// size (a larger `first` is refused as input by the resolver, not as complexity), and
+/// the default page size when neither `first` nor `last` is given.
 pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
+    let limits = PAGE_LIMITS
+        .try_with(|limits| *limits)
+        .unwrap_or(PageLimits {
+            max: 100,
+            default: 100,
+        });
     match first.or(last) {
-        Some(n) if n > 0 => n as usize,
+        Some(n) if n > 0 => (n as usize).min(limits.max as usize),
         Some(_) => 1,
-        None => DEFAULT_PAGE_COST.load(std::sync::atomic::Ordering::Relaxed),
+        None => limits.default.min(limits.max) as usize,
     }
 }
 
-/// The page size assumed for a connection without `first`/`last`: the configured default
-/// page size (complexity attributes cannot read request data, so the schema keeps it).
-static DEFAULT_PAGE_COST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(100);
+tokio::task_local! {
+    /// The page limits of the instance executing the current request (complexity
+    /// attributes cannot read request data).
+    pub static PAGE_LIMITS: PageLimits;
+}

@@ -358,7 +358,8 @@ async fn execute(
         state.limits,
         &tasks,
     ));
-    let response = tasks.run(state.schema.execute(request)).await;
+    let execution = crate::graphql::PAGE_LIMITS.scope(state.limits, state.schema.execute(request));
+    let response = tasks.run(execution).await;
     let errors: Vec<ServerError> = response
         .errors
         .iter()

@@ -10,6 +10,7 @@ mod core_api;
 mod http;
 mod isolation;
 mod loading;
+mod pagination;
 mod policies;
 mod schema;
 mod teams;
