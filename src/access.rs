@@ -9,7 +9,7 @@
 //! but outside the editable condition is `FORBIDDEN`.
 
 use entity::enums::ProjectStatus;
-use entity::{conversation, message, profile, project, settings};
+use entity::{conversation, message, profile, project, settings, task, task_log};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
 use uuid::Uuid;
@@ -40,6 +40,18 @@ pub fn require_user(viewer: &Viewer) -> AppResult<Uuid> {
         Viewer::Service => Err(AppError::Forbidden(
             "the service role creates no user-owned rows; act as a user".to_owned(),
         )),
+    }
+}
+
+/// The user behind the viewer, for operations on "the viewer's own" rows that name no row
+/// id (their tasks of some status): `UNAUTHENTICATED` for the anonymous, `FORBIDDEN` for
+/// the service role, which has no rows of its own to address.
+pub fn require_own_scope(viewer: &Viewer) -> AppResult<Uuid> {
+    match viewer {
+        Viewer::Service => Err(AppError::Forbidden(
+            "the service role has no task list of its own; act as a user".to_owned(),
+        )),
+        _ => require_user(viewer),
     }
 }
 
@@ -196,4 +208,36 @@ pub fn readable_messages(viewer: &Viewer) -> Condition {
 /// Messages the viewer may change: those of conversations they may change.
 pub fn editable_messages(viewer: &Viewer) -> Condition {
     messages_of(viewer, editable_conversations(viewer))
+}
+
+/// Tasks the viewer may read and change: their own (the service role: any, so an agent
+/// backend can report progress).
+pub fn own_tasks(viewer: &Viewer) -> Condition {
+    own_rows(viewer, col(task::Entity, task::Column::UserId))
+}
+
+/// The viewer's own tasks: what `viewer.tasks` lists, counts and bulk-deletes.
+pub fn viewer_tasks(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(user) => {
+            Condition::all().add(col(task::Entity, task::Column::UserId).eq(user.id))
+        }
+        _ => nothing(),
+    }
+}
+
+/// Log lines of the tasks the viewer may read.
+pub fn own_task_logs(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::Service => everything(),
+        _ => Condition::all().add(
+            col(task_log::Entity, task_log::Column::TaskId).in_subquery(
+                Query::select()
+                    .column((task::Entity, task::Column::Id))
+                    .from(task::Entity)
+                    .cond_where(own_tasks(viewer))
+                    .to_owned(),
+            ),
+        ),
+    }
 }

@@ -17,4 +17,5 @@ pub mod paging;
 pub mod profiles;
 pub mod projects;
 pub mod seed;
+pub mod tasks;
 pub mod validate;

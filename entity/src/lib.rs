@@ -10,3 +10,5 @@ pub mod profile;
 pub mod project;
 pub mod project_conversation;
 pub mod settings;
+pub mod task;
+pub mod task_log;

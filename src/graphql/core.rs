@@ -59,6 +59,9 @@ impl CoreQuery {
             NodeId::Message(id) => conversations::find_message(&rc.db, &rc.viewer, id)
                 .await?
                 .map(|m| Node::Message(Message(m))),
+            NodeId::Task(id) => crate::tasks::find_readable(&rc.db, &rc.viewer, id)
+                .await?
+                .map(|m| Node::Task(crate::graphql::tasks::Task(m))),
         };
         Ok(node)
     }

@@ -44,6 +44,7 @@ pub struct Loaders {
     pub public_profiles: DataLoader<PublicProfiles>,
     pub chat_projects: DataLoader<ChatProjects>,
     pub conversations: DataLoader<Conversations>,
+    pub task_logs: DataLoader<crate::graphql::tasks::TaskLogs>,
 }
 
 impl Loaders {
@@ -58,6 +59,7 @@ impl Loaders {
             public_profiles: DataLoader::new(PublicProfiles(s()), tasks.spawner()),
             chat_projects: DataLoader::new(ChatProjects(s()), tasks.spawner()),
             conversations: DataLoader::new(Conversations(s()), tasks.spawner()),
+            task_logs: DataLoader::new(crate::graphql::tasks::TaskLogs(s()), tasks.spawner()),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod errors;
 pub mod loaders;
 pub mod local_tasks;
 pub mod node;
+pub mod tasks;
 pub mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -18,10 +19,10 @@ use crate::config::Settings;
 use crate::paging::PageLimits;
 
 #[derive(MergedObject, Default)]
-pub struct Query(core::CoreQuery);
+pub struct Query(core::CoreQuery, tasks::TasksQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(core::CoreMutation);
+pub struct Mutation(core::CoreMutation, tasks::TasksMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

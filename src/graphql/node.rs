@@ -11,6 +11,7 @@ pub enum NodeId {
     Project(Uuid),
     Conversation(Uuid),
     Message(Uuid),
+    Task(Uuid),
 }
 
 impl NodeId {
@@ -19,6 +20,7 @@ impl NodeId {
             NodeId::Project(id) => ("Project", *id),
             NodeId::Conversation(id) => ("Conversation", *id),
             NodeId::Message(id) => ("Message", *id),
+            NodeId::Task(id) => ("Task", *id),
         }
     }
 
@@ -39,6 +41,7 @@ impl NodeId {
             "Project" => Ok(NodeId::Project(id)),
             "Conversation" => Ok(NodeId::Conversation(id)),
             "Message" => Ok(NodeId::Message(id)),
+            "Task" => Ok(NodeId::Task(id)),
             _ => Err(bad()),
         }
     }
