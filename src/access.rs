@@ -9,7 +9,7 @@
 //! but outside the editable condition is `FORBIDDEN`.
 
 use entity::enums::ProjectStatus;
-use entity::{conversation, message, profile, project, settings, task, task_log};
+use entity::{conversation, message, profile, project, settings, task, task_log, workspace_file};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
 use uuid::Uuid;
@@ -44,12 +44,12 @@ pub fn require_user(viewer: &Viewer) -> AppResult<Uuid> {
 }
 
 /// The user behind the viewer, for operations on "the viewer's own" rows that name no row
-/// id (their tasks of some status): `UNAUTHENTICATED` for the anonymous, `FORBIDDEN` for
-/// the service role, which has no rows of its own to address.
+/// id (a path in their workspace, their tasks of some status): `UNAUTHENTICATED` for the
+/// anonymous, `FORBIDDEN` for the service role, which has no rows of its own to address.
 pub fn require_own_scope(viewer: &Viewer) -> AppResult<Uuid> {
     match viewer {
         Viewer::Service => Err(AppError::Forbidden(
-            "the service role has no task list of its own; act as a user".to_owned(),
+            "the service role has no workspace or task list of its own; act as a user".to_owned(),
         )),
         _ => require_user(viewer),
     }
@@ -239,5 +239,22 @@ pub fn own_task_logs(viewer: &Viewer) -> Condition {
                     .to_owned(),
             ),
         ),
+    }
+}
+
+/// Workspace entries the viewer may read (by id; the service role: any).
+pub fn own_workspace_files(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(workspace_file::Entity, workspace_file::Column::UserId),
+    )
+}
+
+/// The viewer's own workspace tree: what paths address, lists show and writes change.
+pub fn viewer_workspace_files(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(user) => Condition::all()
+            .add(col(workspace_file::Entity, workspace_file::Column::UserId).eq(user.id)),
+        _ => nothing(),
     }
 }

@@ -19,3 +19,4 @@ pub mod projects;
 pub mod seed;
 pub mod tasks;
 pub mod validate;
+pub mod workspace;

@@ -12,3 +12,4 @@ pub mod project_conversation;
 pub mod settings;
 pub mod task;
 pub mod task_log;
+pub mod workspace_file;

@@ -10,6 +10,7 @@ pub mod local_tasks;
 pub mod node;
 pub mod tasks;
 pub mod types;
+pub mod workspace;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
@@ -22,7 +23,11 @@ use crate::paging::PageLimits;
 pub struct Query(core::CoreQuery, tasks::TasksQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(core::CoreMutation, tasks::TasksMutation);
+pub struct Mutation(
+    core::CoreMutation,
+    tasks::TasksMutation,
+    workspace::WorkspaceMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

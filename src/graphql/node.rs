@@ -12,6 +12,7 @@ pub enum NodeId {
     Conversation(Uuid),
     Message(Uuid),
     Task(Uuid),
+    WorkspaceFile(Uuid),
 }
 
 impl NodeId {
@@ -21,6 +22,7 @@ impl NodeId {
             NodeId::Conversation(id) => ("Conversation", *id),
             NodeId::Message(id) => ("Message", *id),
             NodeId::Task(id) => ("Task", *id),
+            NodeId::WorkspaceFile(id) => ("WorkspaceFile", *id),
         }
     }
 
@@ -42,6 +44,7 @@ impl NodeId {
             "Conversation" => Ok(NodeId::Conversation(id)),
             "Message" => Ok(NodeId::Message(id)),
             "Task" => Ok(NodeId::Task(id)),
+            "WorkspaceFile" => Ok(NodeId::WorkspaceFile(id)),
             _ => Err(bad()),
         }
     }

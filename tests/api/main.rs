@@ -12,3 +12,4 @@ mod loading;
 mod policies;
 mod schema;
 mod tasks;
+mod workspace;
