@@ -10,7 +10,8 @@
 
 use entity::enums::{ProjectStatus, TeamRole};
 use entity::{
-    conversation, message, profile, project, project_conversation, settings, team, team_member,
+    conversation, message, profile, project, project_conversation, settings, task, task_log, team,
+    team_member, workspace_file,
 };
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
@@ -42,6 +43,18 @@ pub fn require_user(viewer: &Viewer) -> AppResult<Uuid> {
         Viewer::Service => Err(AppError::Forbidden(
             "the service role creates no user-owned rows; act as a user".to_owned(),
         )),
+    }
+}
+
+/// The user behind the viewer, for operations on "the viewer's own" rows that name no row
+/// id (a path in their workspace, their tasks of some status): `UNAUTHENTICATED` for the
+/// anonymous, `FORBIDDEN` for the service role, which has no rows of its own to address.
+pub fn require_own_scope(viewer: &Viewer) -> AppResult<Uuid> {
+    match viewer {
+        Viewer::Service => Err(AppError::Forbidden(
+            "the service role has no workspace or task list of its own; act as a user".to_owned(),
+        )),
+        _ => require_user(viewer),
     }
 }
 
@@ -339,4 +352,53 @@ pub fn readable_messages(viewer: &Viewer) -> Condition {
 /// Messages the viewer may change: those of conversations they may change.
 pub fn editable_messages(viewer: &Viewer) -> Condition {
     messages_of(viewer, editable_conversations(viewer))
+}
+
+/// Tasks the viewer may read and change: their own (the service role: any, so an agent
+/// backend can report progress).
+pub fn own_tasks(viewer: &Viewer) -> Condition {
+    own_rows(viewer, col(task::Entity, task::Column::UserId))
+}
+
+/// The viewer's own tasks: what `viewer.tasks` lists, counts and bulk-deletes.
+pub fn viewer_tasks(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(user) => {
+            Condition::all().add(col(task::Entity, task::Column::UserId).eq(user.id))
+        }
+        _ => nothing(),
+    }
+}
+
+/// Log lines of the tasks the viewer may read.
+pub fn own_task_logs(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::Service => everything(),
+        _ => Condition::all().add(
+            col(task_log::Entity, task_log::Column::TaskId).in_subquery(
+                Query::select()
+                    .column((task::Entity, task::Column::Id))
+                    .from(task::Entity)
+                    .cond_where(own_tasks(viewer))
+                    .to_owned(),
+            ),
+        ),
+    }
+}
+
+/// Workspace entries the viewer may read (by id; the service role: any).
+pub fn own_workspace_files(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(workspace_file::Entity, workspace_file::Column::UserId),
+    )
+}
+
+/// The viewer's own workspace tree: what paths address, lists show and writes change.
+pub fn viewer_workspace_files(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(user) => Condition::all()
+            .add(col(workspace_file::Entity, workspace_file::Column::UserId).eq(user.id)),
+        _ => nothing(),
+    }
 }

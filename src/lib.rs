@@ -17,5 +17,7 @@ pub mod paging;
 pub mod profiles;
 pub mod projects;
 pub mod seed;
+pub mod tasks;
 pub mod teams;
 pub mod validate;
+pub mod workspace;

@@ -10,5 +10,8 @@ pub mod profile;
 pub mod project;
 pub mod project_conversation;
 pub mod settings;
+pub mod task;
+pub mod task_log;
 pub mod team;
 pub mod team_member;
+pub mod workspace_file;

@@ -5,6 +5,9 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_core;
 mod m20261122_000002_core_policies;
 mod m20261122_000003_teams;
+mod m20261123_000001_tasks;
+mod m20261123_000002_workspace;
+mod rls;
 
 pub struct Migrator;
 
@@ -15,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_core_policies::Migration),
             Box::new(m20261122_000003_teams::Migration),
+            Box::new(m20261123_000001_tasks::Migration),
+            Box::new(m20261123_000002_workspace::Migration),
         ]
     }
 }

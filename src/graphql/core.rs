@@ -62,6 +62,12 @@ impl CoreQuery {
             NodeId::Team(id) => crate::teams::find_readable(&rc.db, &rc.viewer, id)
                 .await?
                 .map(|t| Node::Team(crate::graphql::teams::Team(t))),
+            NodeId::Task(id) => crate::tasks::find_readable(&rc.db, &rc.viewer, id)
+                .await?
+                .map(|m| Node::Task(crate::graphql::tasks::Task(m))),
+            NodeId::WorkspaceFile(id) => crate::workspace::find_readable(&rc.db, &rc.viewer, id)
+                .await?
+                .map(|m| Node::WorkspaceFile(crate::graphql::workspace::WorkspaceFile(m))),
         };
         Ok(node)
     }

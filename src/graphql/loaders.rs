@@ -51,6 +51,7 @@ pub struct Loaders {
     pub teams: DataLoader<Teams>,
     pub member_pages: DataLoader<MemberPages>,
     pub team_project_pages: DataLoader<TeamProjectPages>,
+    pub task_logs: DataLoader<crate::graphql::tasks::TaskLogs>,
 }
 
 impl Loaders {
@@ -69,6 +70,7 @@ impl Loaders {
             teams: DataLoader::new(Teams(s()), tasks.spawner()),
             member_pages: DataLoader::new(MemberPages(s()), tasks.spawner()),
             team_project_pages: DataLoader::new(TeamProjectPages(s()), tasks.spawner()),
+            task_logs: DataLoader::new(crate::graphql::tasks::TaskLogs(s()), tasks.spawner()),
         }
     }
 }

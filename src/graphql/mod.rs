@@ -8,8 +8,10 @@ pub mod errors;
 pub mod loaders;
 pub mod local_tasks;
 pub mod node;
+pub mod tasks;
 pub mod teams;
 pub mod types;
+pub mod workspace;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
@@ -19,10 +21,15 @@ use crate::config::Settings;
 use crate::paging::PageLimits;
 
 #[derive(MergedObject, Default)]
-pub struct Query(core::CoreQuery, teams::TeamsQuery);
+pub struct Query(core::CoreQuery, teams::TeamsQuery, tasks::TasksQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(core::CoreMutation, teams::TeamsMutation);
+pub struct Mutation(
+    core::CoreMutation,
+    teams::TeamsMutation,
+    tasks::TasksMutation,
+    workspace::WorkspaceMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

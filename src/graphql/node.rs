@@ -12,6 +12,8 @@ pub enum NodeId {
     Conversation(Uuid),
     Message(Uuid),
     Team(Uuid),
+    Task(Uuid),
+    WorkspaceFile(Uuid),
 }
 
 impl NodeId {
@@ -21,6 +23,8 @@ impl NodeId {
             NodeId::Conversation(id) => ("Conversation", *id),
             NodeId::Message(id) => ("Message", *id),
             NodeId::Team(id) => ("Team", *id),
+            NodeId::Task(id) => ("Task", *id),
+            NodeId::WorkspaceFile(id) => ("WorkspaceFile", *id),
         }
     }
 
@@ -42,6 +46,8 @@ impl NodeId {
             "Conversation" => Ok(NodeId::Conversation(id)),
             "Message" => Ok(NodeId::Message(id)),
             "Team" => Ok(NodeId::Team(id)),
+            "Task" => Ok(NodeId::Task(id)),
+            "WorkspaceFile" => Ok(NodeId::WorkspaceFile(id)),
             _ => Err(bad()),
         }
     }

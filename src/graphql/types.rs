@@ -29,6 +29,8 @@ pub enum Node {
     Conversation(Conversation),
     Message(Message),
     Team(crate::graphql::teams::Team),
+    Task(crate::graphql::tasks::Task),
+    WorkspaceFile(crate::graphql::workspace::WorkspaceFile),
 }
 
 pub struct Profile(pub profile::Model);
@@ -134,11 +136,21 @@ pub async fn root_page<M: paging::Keyed>(
 // The signed-in user; each capability adds its fields as one part of this merged object.
 #[derive(async_graphql::MergedObject)]
 #[graphql(name = "Viewer")]
-pub struct Viewer(pub ViewerCore, pub crate::graphql::teams::ViewerTeams);
+pub struct Viewer(
+    pub ViewerCore,
+    pub crate::graphql::teams::ViewerTeams,
+    pub crate::graphql::tasks::ViewerTasks,
+    pub crate::graphql::workspace::ViewerWorkspace,
+);
 
 impl Viewer {
     pub fn new(id: Uuid, email: Option<String>) -> Self {
-        Viewer(ViewerCore { id, email }, crate::graphql::teams::ViewerTeams)
+        Viewer(
+            ViewerCore { id, email },
+            crate::graphql::teams::ViewerTeams,
+            crate::graphql::tasks::ViewerTasks,
+            crate::graphql::workspace::ViewerWorkspace,
+        )
     }
 }
 

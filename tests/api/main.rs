@@ -13,4 +13,6 @@ mod loading;
 mod pagination;
 mod policies;
 mod schema;
+mod tasks;
 mod teams;
+mod workspace;

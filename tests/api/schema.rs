@@ -12,7 +12,7 @@ use async_graphql::parser::types::{
 use async_graphql::parser::Positioned;
 
 /// The contract sections this build delivers.
-const DELIVERED: &[&str] = &["core", "teams"];
+const DELIVERED: &[&str] = &["core", "teams", "tasks", "workspace"];
 
 const CONTRACT: &str = include_str!("../contract/contract.graphql");
 
