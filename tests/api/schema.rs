@@ -89,8 +89,27 @@ fn line_tags(text: &str) -> Vec<String> {
 /// Contract items without a tag of their own that belong to a later capability.
 const UNTAGGED_ELSEWHERE: &[(&str, &str)] = &[("Date", "wellness")];
 
+/// Whether `line` declares `name` inline, as in `type T { a: Int  b: Int }`.
+fn declares_inline(line: &str, name: &str) -> bool {
+    line.match_indices(name).any(|(start, _)| {
+        let boundary = line[..start]
+            .chars()
+            .last()
+            .is_none_or(|c| c.is_whitespace() || c == '{' || c == '(' || c == ',');
+        let rest = line[start + name.len()..].trim_start();
+        boundary && (rest.starts_with(':') || rest.starts_with('('))
+    })
+}
+
 /// The line a definition's name stands on (a description may come before it).
 fn name_line(pos_line: usize, name: &str) -> usize {
+    if CONTRACT
+        .lines()
+        .nth(pos_line.saturating_sub(1))
+        .is_some_and(|l| declares_inline(l, name))
+    {
+        return pos_line;
+    }
     CONTRACT
         .lines()
         .enumerate()
@@ -319,4 +338,11 @@ fn contract_tags_follow_sections_and_inline_comments() {
     assert_eq!(tags[line_of("createTeam(name: String!)")], "teams");
     assert_eq!(tags[line_of("updateProfile(input:")], "core");
     assert_eq!(tags[line_of("messageAdded(conversationId")], "realtime");
+    // A field declared on its type's one line is tagged by that line, not by a later
+    // line that starts with the same name (`path:` of WorkspaceFile).
+    let visit = line_of("input SiteVisitInput");
+    assert_eq!(name_line(visit, "path"), visit);
+    assert_eq!(tags[name_line(visit, "path")], "public");
+    let waitlist = line_of("type WaitlistEntry {");
+    assert_eq!(tags[name_line(waitlist, "id")], "public");
 }
