@@ -9,7 +9,9 @@
 //! but outside the editable condition is `FORBIDDEN`.
 
 use entity::enums::ProjectStatus;
-use entity::{conversation, message, profile, project, settings};
+use entity::{
+    conversation, goal, journal_entry, message, profile, progress_metric, project, settings,
+};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
 use uuid::Uuid;
@@ -196,4 +198,33 @@ pub fn readable_messages(viewer: &Viewer) -> Condition {
 /// Messages the viewer may change: those of conversations they may change.
 pub fn editable_messages(viewer: &Viewer) -> Condition {
     messages_of(viewer, editable_conversations(viewer))
+}
+
+/// The viewer's messages: those of their own conversations (what statistics count).
+pub fn own_messages(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(_) => messages_of(viewer, own_conversations(viewer)),
+        _ => nothing(),
+    }
+}
+
+/// Goals the viewer may read and change: their own.
+pub fn own_goals(viewer: &Viewer) -> Condition {
+    own_rows(viewer, col(goal::Entity, goal::Column::UserId))
+}
+
+/// Journal entries the viewer may read and change: their own.
+pub fn own_journal_entries(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(journal_entry::Entity, journal_entry::Column::UserId),
+    )
+}
+
+/// Progress metrics the viewer may read and change: their own.
+pub fn own_progress_metrics(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(progress_metric::Entity, progress_metric::Column::UserId),
+    )
 }

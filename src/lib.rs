@@ -18,3 +18,4 @@ pub mod profiles;
 pub mod projects;
 pub mod seed;
 pub mod validate;
+pub mod wellness;

@@ -5,8 +5,11 @@
 
 pub mod conversation;
 pub mod enums;
+pub mod goal;
+pub mod journal_entry;
 pub mod message;
 pub mod profile;
+pub mod progress_metric;
 pub mod project;
 pub mod project_conversation;
 pub mod settings;

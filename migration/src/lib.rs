@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_core;
 mod m20261122_000002_core_policies;
+mod m20261123_000001_wellness;
+mod rls;
 
 pub struct Migrator;
 
@@ -13,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_core_policies::Migration),
+            Box::new(m20261123_000001_wellness::Migration),
         ]
     }
 }

@@ -4,11 +4,13 @@
 
 pub mod connection;
 pub mod core;
+pub mod date;
 pub mod errors;
 pub mod loaders;
 pub mod local_tasks;
 pub mod node;
 pub mod types;
+pub mod wellness;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
@@ -18,10 +20,10 @@ use crate::config::Settings;
 use crate::paging::PageLimits;
 
 #[derive(MergedObject, Default)]
-pub struct Query(core::CoreQuery);
+pub struct Query(core::CoreQuery, wellness::WellnessQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(core::CoreMutation);
+pub struct Mutation(core::CoreMutation, wellness::WellnessMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

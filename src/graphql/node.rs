@@ -11,6 +11,8 @@ pub enum NodeId {
     Project(Uuid),
     Conversation(Uuid),
     Message(Uuid),
+    Goal(Uuid),
+    JournalEntry(Uuid),
 }
 
 impl NodeId {
@@ -19,6 +21,8 @@ impl NodeId {
             NodeId::Project(id) => ("Project", *id),
             NodeId::Conversation(id) => ("Conversation", *id),
             NodeId::Message(id) => ("Message", *id),
+            NodeId::Goal(id) => ("Goal", *id),
+            NodeId::JournalEntry(id) => ("JournalEntry", *id),
         }
     }
 
@@ -39,6 +43,8 @@ impl NodeId {
             "Project" => Ok(NodeId::Project(id)),
             "Conversation" => Ok(NodeId::Conversation(id)),
             "Message" => Ok(NodeId::Message(id)),
+            "Goal" => Ok(NodeId::Goal(id)),
+            "JournalEntry" => Ok(NodeId::JournalEntry(id)),
             _ => Err(bad()),
         }
     }

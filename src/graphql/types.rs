@@ -28,6 +28,8 @@ pub enum Node {
     Project(Project),
     Conversation(Conversation),
     Message(Message),
+    Goal(crate::graphql::wellness::Goal),
+    JournalEntry(crate::graphql::wellness::JournalEntry),
 }
 
 pub struct Profile(pub profile::Model);
@@ -133,11 +135,14 @@ pub async fn root_page<M: paging::Keyed>(
 // The signed-in user; each capability adds its fields as one part of this merged object.
 #[derive(async_graphql::MergedObject)]
 #[graphql(name = "Viewer")]
-pub struct Viewer(pub ViewerCore);
+pub struct Viewer(pub ViewerCore, pub crate::graphql::wellness::ViewerWellness);
 
 impl Viewer {
     pub fn new(id: Uuid, email: Option<String>) -> Self {
-        Viewer(ViewerCore { id, email })
+        Viewer(
+            ViewerCore { id, email },
+            crate::graphql::wellness::ViewerWellness,
+        )
     }
 }
 

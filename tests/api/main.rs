@@ -11,3 +11,4 @@ mod http;
 mod loading;
 mod policies;
 mod schema;
+mod wellness;
