@@ -10,7 +10,8 @@
 
 use entity::enums::ProjectStatus;
 use entity::{
-    conversation, goal, journal_entry, message, profile, progress_metric, project, settings,
+    conversation, credit_account, credit_transaction, goal, journal_entry, message, profile,
+    progress_metric, project, settings,
 };
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
@@ -50,6 +51,16 @@ pub fn require_signed_in(viewer: &Viewer) -> AppResult<()> {
     match viewer {
         Viewer::Anonymous => Err(AppError::user_required()),
         _ => Ok(()),
+    }
+}
+
+/// Only the service role may go on: `FORBIDDEN` for users and the anonymous alike.
+pub fn require_service(viewer: &Viewer) -> AppResult<()> {
+    match viewer {
+        Viewer::Service => Ok(()),
+        _ => Err(AppError::Forbidden(
+            "only the service role may do this".to_owned(),
+        )),
     }
 }
 
@@ -226,5 +237,25 @@ pub fn own_progress_metrics(viewer: &Viewer) -> Condition {
     own_rows(
         viewer,
         col(progress_metric::Entity, progress_metric::Column::UserId),
+    )
+}
+
+/// Credit accounts the viewer may read: their own. Balances change only through the
+/// credits operations (spend own; grants by the service role).
+pub fn own_credit_accounts(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(credit_account::Entity, credit_account::Column::UserId),
+    )
+}
+
+/// Ledger rows the viewer may read: their own.
+pub fn own_credit_transactions(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(
+            credit_transaction::Entity,
+            credit_transaction::Column::UserId,
+        ),
     )
 }

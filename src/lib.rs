@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod conversations;
+pub mod credits;
 pub mod db;
 pub mod error;
 pub mod graphql;

@@ -57,3 +57,20 @@ pub enum GoalStatus {
     #[sea_orm(string_value = "abandoned")]
     Abandoned,
 }
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum CreditKind {
+    #[sea_orm(string_value = "grant")]
+    Grant,
+    #[sea_orm(string_value = "purchase")]
+    Purchase,
+    #[sea_orm(string_value = "usage")]
+    Usage,
+    #[sea_orm(string_value = "refund")]
+    Refund,
+    #[sea_orm(string_value = "adjustment")]
+    Adjustment,
+}

@@ -4,6 +4,8 @@
 //! the gateway's `access` module and its capability modules.
 
 pub mod conversation;
+pub mod credit_account;
+pub mod credit_transaction;
 pub mod enums;
 pub mod goal;
 pub mod journal_entry;

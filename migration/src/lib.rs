@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_core;
 mod m20261122_000002_core_policies;
 mod m20261123_000001_wellness;
+mod m20261123_000002_credits;
 mod rls;
 
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_core_policies::Migration),
             Box::new(m20261123_000001_wellness::Migration),
+            Box::new(m20261123_000002_credits::Migration),
         ]
     }
 }

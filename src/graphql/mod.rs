@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod core;
+pub mod credits;
 pub mod date;
 pub mod errors;
 pub mod loaders;
@@ -23,7 +24,11 @@ use crate::paging::PageLimits;
 pub struct Query(core::CoreQuery, wellness::WellnessQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(core::CoreMutation, wellness::WellnessMutation);
+pub struct Mutation(
+    core::CoreMutation,
+    wellness::WellnessMutation,
+    credits::CreditsMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

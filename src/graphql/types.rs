@@ -135,13 +135,18 @@ pub async fn root_page<M: paging::Keyed>(
 // The signed-in user; each capability adds its fields as one part of this merged object.
 #[derive(async_graphql::MergedObject)]
 #[graphql(name = "Viewer")]
-pub struct Viewer(pub ViewerCore, pub crate::graphql::wellness::ViewerWellness);
+pub struct Viewer(
+    pub ViewerCore,
+    pub crate::graphql::wellness::ViewerWellness,
+    pub crate::graphql::credits::ViewerCredits,
+);
 
 impl Viewer {
     pub fn new(id: Uuid, email: Option<String>) -> Self {
         Viewer(
             ViewerCore { id, email },
             crate::graphql::wellness::ViewerWellness,
+            crate::graphql::credits::ViewerCredits,
         )
     }
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limits: PageLimits,
     pub apq: Arc<apq::PersistedQueries>,
+    /// Credits a new user's account starts with.
+    pub signup_credits: u32,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -328,7 +330,8 @@ async fn execute(
         return response;
     }
     if let Viewer::User(user) = &viewer {
-        if let Err(err) = crate::profiles::ensure_user(&state.db, user).await {
+        if let Err(err) = crate::profiles::ensure_user(&state.db, user, state.signup_credits).await
+        {
             let gql: async_graphql::Error = err.into();
             let code = gql
                 .extensions

@@ -7,6 +7,7 @@ mod harness;
 mod browser;
 mod cli;
 mod core_api;
+mod credits;
 mod http;
 mod loading;
 mod policies;

@@ -12,7 +12,7 @@ use async_graphql::parser::types::{
 use async_graphql::parser::Positioned;
 
 /// The contract sections this build delivers.
-const DELIVERED: &[&str] = &["core", "wellness"];
+const DELIVERED: &[&str] = &["core", "wellness", "credits"];
 
 const CONTRACT: &str = include_str!("../contract/contract.graphql");
 
