@@ -259,3 +259,11 @@ pub fn own_credit_transactions(viewer: &Viewer) -> Condition {
         ),
     )
 }
+
+/// Waitlist entries the viewer may read: all for the service role, none for others.
+pub fn readable_waitlist_entries(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::Service => everything(),
+        _ => nothing(),
+    }
+}

@@ -17,6 +17,7 @@ pub mod http;
 pub mod paging;
 pub mod profiles;
 pub mod projects;
+pub mod public_forms;
 pub mod seed;
 pub mod validate;
 pub mod wellness;

@@ -15,3 +15,5 @@ pub mod progress_metric;
 pub mod project;
 pub mod project_conversation;
 pub mod settings;
+pub mod site_visit;
+pub mod waitlist_entry;

@@ -6,6 +6,7 @@ mod m20261122_000001_core;
 mod m20261122_000002_core_policies;
 mod m20261123_000001_wellness;
 mod m20261123_000002_credits;
+mod m20261123_000003_public_forms;
 mod rls;
 
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_core_policies::Migration),
             Box::new(m20261123_000001_wellness::Migration),
             Box::new(m20261123_000002_credits::Migration),
+            Box::new(m20261123_000003_public_forms::Migration),
         ]
     }
 }

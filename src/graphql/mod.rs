@@ -10,6 +10,7 @@ pub mod errors;
 pub mod loaders;
 pub mod local_tasks;
 pub mod node;
+pub mod public_forms;
 pub mod types;
 pub mod wellness;
 
@@ -21,13 +22,18 @@ use crate::config::Settings;
 use crate::paging::PageLimits;
 
 #[derive(MergedObject, Default)]
-pub struct Query(core::CoreQuery, wellness::WellnessQuery);
+pub struct Query(
+    core::CoreQuery,
+    wellness::WellnessQuery,
+    public_forms::PublicQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     core::CoreMutation,
     wellness::WellnessMutation,
     credits::CreditsMutation,
+    public_forms::PublicMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -355,12 +355,12 @@ async fn execute(
         request = request.variables(Variables::from_json(vars));
     }
     let tasks = LocalTasks::default();
-    let request = request.data(RequestCtx::new(
-        viewer,
-        state.db.clone(),
-        state.limits,
-        &tasks,
-    ));
+    let mut ctx = RequestCtx::new(viewer, state.db.clone(), state.limits, &tasks);
+    ctx.user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = request.data(ctx);
     let response = tasks.run(state.schema.execute(request)).await;
     let errors: Vec<ServerError> = response
         .errors

@@ -5,11 +5,13 @@
 mod harness;
 
 mod browser;
+mod capability_policies;
 mod cli;
 mod core_api;
 mod credits;
 mod http;
 mod loading;
 mod policies;
+mod public_forms;
 mod schema;
 mod wellness;

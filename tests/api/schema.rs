@@ -12,7 +12,7 @@ use async_graphql::parser::types::{
 use async_graphql::parser::Positioned;
 
 /// The contract sections this build delivers.
-const DELIVERED: &[&str] = &["core", "wellness", "credits"];
+const DELIVERED: &[&str] = &["core", "wellness", "credits", "public"];
 
 const CONTRACT: &str = include_str!("../contract/contract.graphql");
 
@@ -312,6 +312,24 @@ fn the_contract_check_notices_a_missing_field_and_a_changed_type() {
     assert!(
         gaps.iter().any(|g| g == "Project.title is missing"),
         "a removed field is reported: {gaps:?}"
+    );
+    // Fields of a type declared on one contract line are checked too.
+    let waitlist = sdl
+        .find("type WaitlistEntry {")
+        .expect("WaitlistEntry in the SDL");
+    let email = waitlist
+        + sdl[waitlist..]
+            .find("\temail: String!\n")
+            .expect("WaitlistEntry.email");
+    let without_email = format!(
+        "{}{}",
+        &sdl[..email],
+        &sdl[email + "\temail: String!\n".len()..]
+    );
+    let gaps = contract_gaps(&without_email);
+    assert!(
+        gaps.iter().any(|g| g == "WaitlistEntry.email is missing"),
+        "a removed field of a one-line type is reported: {gaps:?}"
     );
     let loosened = sdl.replacen("\tmessageCount: Int!\n", "\tmessageCount: Int\n", 1);
     let gaps = contract_gaps(&loosened);

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{self, TestApp, User};
+use crate::harness::{self, uuid, TestApp, User};
 use crate::on_both;
 
 const GOAL_FIELDS: &str =
@@ -864,6 +864,102 @@ on_both!(
         assert_eq!(
             data,
             json!({"goal": {"title": "Alice's goal", "progress": 0}, "journalEntry": {"content": "Alice's secret"}, "viewer": {"progressMetrics": [{"metricType": "calm", "value": 5.0}]}})
+        );
+    }
+);
+
+on_both!(
+    delete_account_removes_wellness_credit_and_visit_rows,
+    |app: TestApp| async move {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let alice = harness::user("alice");
+        let bob = harness::user("bob");
+        let service = harness::service_token();
+        for user in [&alice, &bob] {
+            create_goal(&app, user, json!({ "title": "g" })).await;
+            create_entry(&app, user, json!({ "content": "j" })).await;
+            app.ok(
+                user,
+                "mutation { incrementProgress(metricType: \"m\") { id } }",
+                json!({}),
+            )
+            .await;
+            app.ok(
+                user,
+                "mutation { recordSiteVisit(input: {path: \"/home\"}) }",
+                json!({}),
+            )
+            .await;
+            let reply = app
+                .post(
+                    Some(&service),
+                    "mutation($u: UUID!) { grantCredits(input: {userId: $u, amount: 10, idempotencyKey: \"welcome\"}) { id } }",
+                    json!({ "u": user.id }),
+                )
+                .await;
+            reply.data();
+            app.ok(
+                user,
+                "mutation { spendCredits(input: {amount: 3, idempotencyKey: \"s1\"}) { id } }",
+                json!({}),
+            )
+            .await;
+        }
+        let counts = |id: uuid::Uuid| {
+            let db = app.db.clone();
+            async move {
+                vec![
+                    entity::goal::Entity::find()
+                        .filter(entity::goal::Column::UserId.eq(id))
+                        .count(&db)
+                        .await
+                        .unwrap(),
+                    entity::journal_entry::Entity::find()
+                        .filter(entity::journal_entry::Column::UserId.eq(id))
+                        .count(&db)
+                        .await
+                        .unwrap(),
+                    entity::progress_metric::Entity::find()
+                        .filter(entity::progress_metric::Column::UserId.eq(id))
+                        .count(&db)
+                        .await
+                        .unwrap(),
+                    entity::credit_account::Entity::find()
+                        .filter(entity::credit_account::Column::UserId.eq(id))
+                        .count(&db)
+                        .await
+                        .unwrap(),
+                    entity::credit_transaction::Entity::find()
+                        .filter(entity::credit_transaction::Column::UserId.eq(id))
+                        .count(&db)
+                        .await
+                        .unwrap(),
+                    entity::site_visit::Entity::find()
+                        .filter(entity::site_visit::Column::UserId.eq(id))
+                        .count(&db)
+                        .await
+                        .unwrap(),
+                ]
+            }
+        };
+        assert_eq!(counts(alice.id).await, vec![1, 1, 1, 1, 2, 1]);
+        let data = app
+            .ok(&alice, "mutation { deleteAccount }", json!({}))
+            .await;
+        assert_eq!(uuid(&data["deleteAccount"]), alice.id);
+        assert_eq!(counts(alice.id).await, vec![0, 0, 0, 0, 0, 0]);
+        assert_eq!(counts(bob.id).await, vec![1, 1, 1, 1, 2, 1]);
+        // The same token later starts a fresh account with an empty ledger.
+        let data = app
+            .ok(
+                &alice,
+                "{ viewer { goals { totalCount } journalEntries { totalCount } progressMetrics { id } credits { balance transactions { totalCount } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            data["viewer"],
+            json!({"goals": {"totalCount": 0}, "journalEntries": {"totalCount": 0}, "progressMetrics": [], "credits": {"balance": 0, "transactions": {"totalCount": 0}}})
         );
     }
 );
