@@ -2,12 +2,12 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod capability_support;
 mod m20261122_000001_core;
 mod m20261122_000002_core_policies;
 mod m20261123_000001_wellness;
 mod m20261123_000002_credits;
 mod m20261123_000003_public_forms;
-mod rls;
 
 pub struct Migrator;
 

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::rls::{self, cascade, Policy};
+use crate::capability_support::{cascade, disable_policies, enable_policies, index, Policy};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -62,7 +62,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        rls::index(
+        index(
             manager,
             "goals_user_idx",
             "goals",
@@ -92,7 +92,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        rls::index(
+        index(
             manager,
             "journal_entries_user_idx",
             "journal_entries",
@@ -120,7 +120,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        rls::index(
+        index(
             manager,
             "progress_metrics_user_type_key",
             "progress_metrics",
@@ -129,11 +129,11 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
-        rls::enable(manager, TABLES, POLICIES).await
+        enable_policies(manager, TABLES, POLICIES).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        rls::disable(manager, TABLES, POLICIES).await?;
+        disable_policies(manager, TABLES, POLICIES).await?;
         for table in TABLES.iter().rev() {
             manager
                 .drop_table(Table::drop().table(*table).to_owned())

@@ -6,7 +6,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::rls::{self, cascade, Policy};
+use crate::capability_support::{cascade, disable_policies, enable_policies, index, Policy};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -90,7 +90,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        rls::index(
+        index(
             manager,
             "credit_transactions_user_sequence_key",
             "credit_transactions",
@@ -98,7 +98,7 @@ impl MigrationTrait for Migration {
             true,
         )
         .await?;
-        rls::index(
+        index(
             manager,
             "credit_transactions_user_idempotency_key",
             "credit_transactions",
@@ -107,11 +107,11 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
-        rls::enable(manager, TABLES, POLICIES).await
+        enable_policies(manager, TABLES, POLICIES).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        rls::disable(manager, TABLES, POLICIES).await?;
+        disable_policies(manager, TABLES, POLICIES).await?;
         for table in TABLES.iter().rev() {
             manager
                 .drop_table(Table::drop().table(*table).to_owned())

@@ -4,7 +4,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::rls::{self, Policy};
+use crate::capability_support::{cascade, disable_policies, enable_policies, index, Policy};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -42,7 +42,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        rls::index(
+        index(
             manager,
             "waitlist_entries_email_key",
             "waitlist_entries",
@@ -50,7 +50,7 @@ impl MigrationTrait for Migration {
             true,
         )
         .await?;
-        rls::index(
+        index(
             manager,
             "waitlist_entries_created_idx",
             "waitlist_entries",
@@ -69,7 +69,7 @@ impl MigrationTrait for Migration {
                     .col(text_null("referrer"))
                     .col(text_null("user_agent"))
                     .col(timestamp_with_time_zone("created_at"))
-                    .foreign_key(&mut rls::cascade(
+                    .foreign_key(&mut cascade(
                         "site_visits_user_fk",
                         ("site_visits", "user_id"),
                         ("profiles", "id"),
@@ -77,7 +77,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        rls::index(
+        index(
             manager,
             "site_visits_created_idx",
             "site_visits",
@@ -85,7 +85,7 @@ impl MigrationTrait for Migration {
             false,
         )
         .await?;
-        rls::index(
+        index(
             manager,
             "site_visits_user_idx",
             "site_visits",
@@ -94,11 +94,11 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
-        rls::enable(manager, TABLES, POLICIES).await
+        enable_policies(manager, TABLES, POLICIES).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        rls::disable(manager, TABLES, POLICIES).await?;
+        disable_policies(manager, TABLES, POLICIES).await?;
         for table in TABLES.iter().rev() {
             manager
                 .drop_table(Table::drop().table(*table).to_owned())

@@ -1,6 +1,6 @@
-//! Row Level Security helpers for the capability migrations: the same shape as the core
-//! policies (`m20261122_000002_core_policies`), which also creates `auth.uid()` and
-//! `auth.role()`. Postgres only; on SQLite these do nothing.
+//! Helpers of the capability migrations: Row Level Security in the same shape as the core
+//! policies (`m20261122_000002_core_policies`, which also creates `auth.uid()` and
+//! `auth.role()`; Postgres only, nothing on SQLite), cascading foreign keys and indexes.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
@@ -15,7 +15,7 @@ pub type Policy = (
 );
 
 /// Enables RLS on `tables`, lets the service role do everything, and adds `policies`.
-pub async fn enable(
+pub async fn enable_policies(
     manager: &SchemaManager<'_>,
     tables: &[&str],
     policies: &[Policy],
@@ -45,8 +45,8 @@ pub async fn enable(
     Ok(())
 }
 
-/// Undoes `enable`.
-pub async fn disable(
+/// Undoes `enable_policies`.
+pub async fn disable_policies(
     manager: &SchemaManager<'_>,
     tables: &[&str],
     policies: &[Policy],
