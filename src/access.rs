@@ -10,8 +10,9 @@
 
 use entity::enums::{ProjectStatus, TeamRole};
 use entity::{
-    conversation, message, profile, project, project_conversation, settings, task, task_log, team,
-    team_member, workspace_file,
+    conversation, credit_account, credit_transaction, goal, journal_entry, message, profile,
+    progress_metric, project, project_conversation, settings, task, task_log, team, team_member,
+    workspace_file,
 };
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait};
@@ -63,6 +64,16 @@ pub fn require_signed_in(viewer: &Viewer) -> AppResult<()> {
     match viewer {
         Viewer::Anonymous => Err(AppError::user_required()),
         _ => Ok(()),
+    }
+}
+
+/// Only the service role may go on: `FORBIDDEN` for users and the anonymous alike.
+pub fn require_service(viewer: &Viewer) -> AppResult<()> {
+    match viewer {
+        Viewer::Service => Ok(()),
+        _ => Err(AppError::Forbidden(
+            "only the service role may do this".to_owned(),
+        )),
     }
 }
 
@@ -370,6 +381,14 @@ pub fn viewer_tasks(viewer: &Viewer) -> Condition {
     }
 }
 
+/// The viewer's messages: those of their own conversations (what statistics count).
+pub fn own_messages(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(_) => messages_of(viewer, own_conversations(viewer)),
+        _ => nothing(),
+    }
+}
+
 /// Log lines of the tasks the viewer may read.
 pub fn own_task_logs(viewer: &Viewer) -> Condition {
     match viewer {
@@ -399,6 +418,55 @@ pub fn viewer_workspace_files(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::User(user) => Condition::all()
             .add(col(workspace_file::Entity, workspace_file::Column::UserId).eq(user.id)),
+        _ => nothing(),
+    }
+}
+
+/// Goals the viewer may read and change: their own.
+pub fn own_goals(viewer: &Viewer) -> Condition {
+    own_rows(viewer, col(goal::Entity, goal::Column::UserId))
+}
+
+/// Journal entries the viewer may read and change: their own.
+pub fn own_journal_entries(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(journal_entry::Entity, journal_entry::Column::UserId),
+    )
+}
+
+/// Progress metrics the viewer may read and change: their own.
+pub fn own_progress_metrics(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(progress_metric::Entity, progress_metric::Column::UserId),
+    )
+}
+
+/// Credit accounts the viewer may read: their own. Balances change only through the
+/// credits operations (spend own; grants by the service role).
+pub fn own_credit_accounts(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(credit_account::Entity, credit_account::Column::UserId),
+    )
+}
+
+/// Ledger rows the viewer may read: their own.
+pub fn own_credit_transactions(viewer: &Viewer) -> Condition {
+    own_rows(
+        viewer,
+        col(
+            credit_transaction::Entity,
+            credit_transaction::Column::UserId,
+        ),
+    )
+}
+
+/// Waitlist entries the viewer may read: all for the service role, none for others.
+pub fn readable_waitlist_entries(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::Service => everything(),
         _ => nothing(),
     }
 }

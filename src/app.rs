@@ -120,6 +120,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
             default: settings.default_page_size,
         },
         apq: Arc::new(PersistedQueries::new(10_000)),
+        signup_credits: settings.signup_credits,
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

@@ -130,6 +130,15 @@ pub struct Settings {
         global = true
     )]
     pub max_complexity: usize,
+    /// Credits a user's account starts with on their first request.
+    #[arg(
+        long,
+        env = "CONFAB_SIGNUP_CREDITS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX)),
+        global = true
+    )]
+    pub signup_credits: u32,
     /// Largest request body, bytes.
     #[arg(long, env = "CONFAB_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
     pub body_limit: usize,

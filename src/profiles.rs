@@ -16,8 +16,13 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
 
-/// Creates the user's profile and settings on their first request (email from the token).
-pub async fn ensure_user(db: &sea_orm::DatabaseConnection, user: &UserClaims) -> AppResult<()> {
+/// Creates the user's profile, settings and credit account (with `signup_credits`) on
+/// their first request (email from the token). Afterwards it is one lookup.
+pub async fn ensure_user(
+    db: &sea_orm::DatabaseConnection,
+    user: &UserClaims,
+    signup_credits: u32,
+) -> AppResult<()> {
     let exists = profile::Entity::find_by_id(user.id)
         .select_only()
         .column(profile::Column::Id)
@@ -30,7 +35,7 @@ pub async fn ensure_user(db: &sea_orm::DatabaseConnection, user: &UserClaims) ->
     }
     let now = db::now();
     let txn = db::begin_write(db).await?;
-    profile::Entity::insert(profile::ActiveModel {
+    let created = profile::Entity::insert(profile::ActiveModel {
         id: Set(user.id),
         email: Set(user.email.clone()),
         display_name: Set(None),
@@ -48,6 +53,11 @@ pub async fn ensure_user(db: &sea_orm::DatabaseConnection, user: &UserClaims) ->
     )
     .exec_without_returning(&txn)
     .await?;
+    if created == 0 {
+        // A concurrent first request of the same user made the rows.
+        txn.commit().await?;
+        return Ok(());
+    }
     settings::Entity::insert(settings::ActiveModel {
         user_id: Set(user.id),
         model: Set(None),
@@ -66,6 +76,7 @@ pub async fn ensure_user(db: &sea_orm::DatabaseConnection, user: &UserClaims) ->
     )
     .exec_without_returning(&txn)
     .await?;
+    crate::credits::open_account(&txn, user.id, signup_credits, now).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn demo_viewer() -> Viewer {
 pub async fn seed_demo(db: &DatabaseConnection) -> AppResult<bool> {
     let viewer = demo_viewer();
     if let Viewer::User(user) = &viewer {
-        profiles::ensure_user(db, user).await?;
+        profiles::ensure_user(db, user, 0).await?;
     }
     let existing = projects::viewer_projects_query(&viewer, &ProjectFilter::default());
     if sea_orm::ConnectionTrait::query_one(db, &existing)

@@ -75,6 +75,21 @@ pub enum TaskStatus {
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum,
 )]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum GoalStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "paused")]
+    Paused,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "abandoned")]
+    Abandoned,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum TaskLogType {
     #[sea_orm(string_value = "info")]
     Info,
@@ -84,4 +99,21 @@ pub enum TaskLogType {
     Error,
     #[sea_orm(string_value = "command")]
     Command,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, async_graphql::Enum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum CreditKind {
+    #[sea_orm(string_value = "grant")]
+    Grant,
+    #[sea_orm(string_value = "purchase")]
+    Purchase,
+    #[sea_orm(string_value = "usage")]
+    Usage,
+    #[sea_orm(string_value = "refund")]
+    Refund,
+    #[sea_orm(string_value = "adjustment")]
+    Adjustment,
 }

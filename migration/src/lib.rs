@@ -2,11 +2,15 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod capability_support;
 mod m20261122_000001_core;
 mod m20261122_000002_core_policies;
 mod m20261122_000003_teams;
 mod m20261123_000001_tasks;
+mod m20261123_000001_wellness;
+mod m20261123_000002_credits;
 mod m20261123_000002_workspace;
+mod m20261123_000003_public_forms;
 mod rls;
 
 pub struct Migrator;
@@ -20,6 +24,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_teams::Migration),
             Box::new(m20261123_000001_tasks::Migration),
             Box::new(m20261123_000002_workspace::Migration),
+            Box::new(m20261123_000001_wellness::Migration),
+            Box::new(m20261123_000002_credits::Migration),
+            Box::new(m20261123_000003_public_forms::Migration),
         ]
     }
 }

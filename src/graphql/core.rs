@@ -17,7 +17,7 @@ use crate::profiles::{self, ProfilePatch, SettingsPatch};
 use crate::projects::{self, NewProject, ProjectOrder, ProjectPatch};
 
 /// An update field that may be absent (keep), null (clear) or a value.
-fn nullable<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
+pub(crate) fn nullable<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
     match field {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
@@ -26,7 +26,7 @@ fn nullable<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
 }
 
 /// An update field that may be absent (keep) or a value; null is refused.
-fn required<T>(name: &str, field: MaybeUndefined<T>) -> AppResult<Option<T>> {
+pub(crate) fn required<T>(name: &str, field: MaybeUndefined<T>) -> AppResult<Option<T>> {
     match field {
         MaybeUndefined::Undefined => Ok(None),
         MaybeUndefined::Null => Err(AppError::bad_input(format!("`{name}` cannot be null"))),
@@ -34,7 +34,7 @@ fn required<T>(name: &str, field: MaybeUndefined<T>) -> AppResult<Option<T>> {
     }
 }
 
-fn json_value(
+pub(crate) fn json_value(
     field: MaybeUndefined<Json<serde_json::Value>>,
     name: &str,
 ) -> AppResult<Option<serde_json::Value>> {
@@ -68,6 +68,14 @@ impl CoreQuery {
             NodeId::WorkspaceFile(id) => crate::workspace::find_readable(&rc.db, &rc.viewer, id)
                 .await?
                 .map(|m| Node::WorkspaceFile(crate::graphql::workspace::WorkspaceFile(m))),
+            NodeId::Goal(id) => crate::wellness::goals::find_goal(&rc.db, &rc.viewer, id)
+                .await?
+                .map(|m| Node::Goal(crate::graphql::wellness::Goal(m))),
+            NodeId::JournalEntry(id) => {
+                crate::wellness::journal::find_entry(&rc.db, &rc.viewer, id)
+                    .await?
+                    .map(|m| Node::JournalEntry(crate::graphql::wellness::JournalEntry(m)))
+            }
         };
         Ok(node)
     }

@@ -4,13 +4,17 @@
 
 pub mod connection;
 pub mod core;
+pub mod credits;
+pub mod date;
 pub mod errors;
 pub mod loaders;
 pub mod local_tasks;
 pub mod node;
+pub mod public_forms;
 pub mod tasks;
 pub mod teams;
 pub mod types;
+pub mod wellness;
 pub mod workspace;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -21,7 +25,13 @@ use crate::config::Settings;
 use crate::paging::PageLimits;
 
 #[derive(MergedObject, Default)]
-pub struct Query(core::CoreQuery, teams::TeamsQuery, tasks::TasksQuery);
+pub struct Query(
+    core::CoreQuery,
+    teams::TeamsQuery,
+    tasks::TasksQuery,
+    wellness::WellnessQuery,
+    public_forms::PublicQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -29,6 +39,9 @@ pub struct Mutation(
     teams::TeamsMutation,
     tasks::TasksMutation,
     workspace::WorkspaceMutation,
+    wellness::WellnessMutation,
+    credits::CreditsMutation,
+    public_forms::PublicMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -14,6 +14,8 @@ pub enum NodeId {
     Team(Uuid),
     Task(Uuid),
     WorkspaceFile(Uuid),
+    Goal(Uuid),
+    JournalEntry(Uuid),
 }
 
 impl NodeId {
@@ -25,6 +27,8 @@ impl NodeId {
             NodeId::Team(id) => ("Team", *id),
             NodeId::Task(id) => ("Task", *id),
             NodeId::WorkspaceFile(id) => ("WorkspaceFile", *id),
+            NodeId::Goal(id) => ("Goal", *id),
+            NodeId::JournalEntry(id) => ("JournalEntry", *id),
         }
     }
 
@@ -48,6 +52,8 @@ impl NodeId {
             "Team" => Ok(NodeId::Team(id)),
             "Task" => Ok(NodeId::Task(id)),
             "WorkspaceFile" => Ok(NodeId::WorkspaceFile(id)),
+            "Goal" => Ok(NodeId::Goal(id)),
+            "JournalEntry" => Ok(NodeId::JournalEntry(id)),
             _ => Err(bad()),
         }
     }

@@ -31,6 +31,8 @@ pub enum Node {
     Team(crate::graphql::teams::Team),
     Task(crate::graphql::tasks::Task),
     WorkspaceFile(crate::graphql::workspace::WorkspaceFile),
+    Goal(crate::graphql::wellness::Goal),
+    JournalEntry(crate::graphql::wellness::JournalEntry),
 }
 
 pub struct Profile(pub profile::Model);
@@ -141,6 +143,8 @@ pub struct Viewer(
     pub crate::graphql::teams::ViewerTeams,
     pub crate::graphql::tasks::ViewerTasks,
     pub crate::graphql::workspace::ViewerWorkspace,
+    pub crate::graphql::wellness::ViewerWellness,
+    pub crate::graphql::credits::ViewerCredits,
 );
 
 impl Viewer {
@@ -150,6 +154,8 @@ impl Viewer {
             crate::graphql::teams::ViewerTeams,
             crate::graphql::tasks::ViewerTasks,
             crate::graphql::workspace::ViewerWorkspace,
+            crate::graphql::wellness::ViewerWellness,
+            crate::graphql::credits::ViewerCredits,
         )
     }
 }

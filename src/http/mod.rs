@@ -37,6 +37,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limits: PageLimits,
     pub apq: Arc<apq::PersistedQueries>,
+    /// Credits a new user's account starts with.
+    pub signup_credits: u32,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -328,7 +330,8 @@ async fn execute(
         return response;
     }
     if let Viewer::User(user) = &viewer {
-        if let Err(err) = crate::profiles::ensure_user(&state.db, user).await {
+        if let Err(err) = crate::profiles::ensure_user(&state.db, user, state.signup_credits).await
+        {
             let gql: async_graphql::Error = err.into();
             let code = gql
                 .extensions
@@ -352,12 +355,12 @@ async fn execute(
         request = request.variables(Variables::from_json(vars));
     }
     let tasks = LocalTasks::default();
-    let request = request.data(RequestCtx::new(
-        viewer,
-        state.db.clone(),
-        state.limits,
-        &tasks,
-    ));
+    let mut ctx = RequestCtx::new(viewer, state.db.clone(), state.limits, &tasks);
+    ctx.user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = request.data(ctx);
     let execution = crate::graphql::PAGE_LIMITS.scope(state.limits, state.schema.execute(request));
     let response = tasks.run(execution).await;
     let errors: Vec<ServerError> = response

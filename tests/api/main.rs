@@ -5,14 +5,18 @@
 mod harness;
 
 mod browser;
+mod capability_policies;
 mod cli;
 mod core_api;
+mod credits;
 mod http;
 mod isolation;
 mod loading;
 mod pagination;
 mod policies;
+mod public_forms;
 mod schema;
 mod tasks;
 mod teams;
+mod wellness;
 mod workspace;

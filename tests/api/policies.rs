@@ -7,7 +7,12 @@ use uuid::Uuid;
 use crate::harness;
 
 /// Runs `sql` as an unprivileged role with the given JWT claims, like PostgREST would.
-async fn as_claims(txn: &DatabaseTransaction, role: &str, sub: Option<Uuid>, jwt_role: &str) {
+pub(crate) async fn as_claims(
+    txn: &DatabaseTransaction,
+    role: &str,
+    sub: Option<Uuid>,
+    jwt_role: &str,
+) {
     txn.execute_unprepared(&format!("SET LOCAL ROLE {role}"))
         .await
         .unwrap();
@@ -21,7 +26,7 @@ async fn as_claims(txn: &DatabaseTransaction, role: &str, sub: Option<Uuid>, jwt
     .unwrap();
 }
 
-async fn strings(txn: &DatabaseTransaction, sql: &str) -> Vec<String> {
+pub(crate) async fn strings(txn: &DatabaseTransaction, sql: &str) -> Vec<String> {
     let mut values: Vec<String> = txn
         .query_all_raw(Statement::from_string(
             txn.get_database_backend(),

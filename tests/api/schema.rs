@@ -12,7 +12,15 @@ use async_graphql::parser::types::{
 use async_graphql::parser::Positioned;
 
 /// The contract sections this build delivers.
-const DELIVERED: &[&str] = &["core", "teams", "tasks", "workspace"];
+const DELIVERED: &[&str] = &[
+    "core",
+    "teams",
+    "tasks",
+    "workspace",
+    "wellness",
+    "credits",
+    "public",
+];
 
 const CONTRACT: &str = include_str!("../contract/contract.graphql");
 
@@ -89,8 +97,27 @@ fn line_tags(text: &str) -> Vec<String> {
 /// Contract items without a tag of their own that belong to a later capability.
 const UNTAGGED_ELSEWHERE: &[(&str, &str)] = &[("Date", "wellness")];
 
+/// Whether `line` declares `name` inline, as in `type T { a: Int  b: Int }`.
+fn declares_inline(line: &str, name: &str) -> bool {
+    line.match_indices(name).any(|(start, _)| {
+        let boundary = line[..start]
+            .chars()
+            .last()
+            .is_none_or(|c| c.is_whitespace() || c == '{' || c == '(' || c == ',');
+        let rest = line[start + name.len()..].trim_start();
+        boundary && (rest.starts_with(':') || rest.starts_with('('))
+    })
+}
+
 /// The line a definition's name stands on (a description may come before it).
 fn name_line(pos_line: usize, name: &str) -> usize {
+    if CONTRACT
+        .lines()
+        .nth(pos_line.saturating_sub(1))
+        .is_some_and(|l| declares_inline(l, name))
+    {
+        return pos_line;
+    }
     CONTRACT
         .lines()
         .enumerate()
@@ -294,6 +321,24 @@ fn the_contract_check_notices_a_missing_field_and_a_changed_type() {
         gaps.iter().any(|g| g == "Project.title is missing"),
         "a removed field is reported: {gaps:?}"
     );
+    // Fields of a type declared on one contract line are checked too.
+    let waitlist = sdl
+        .find("type WaitlistEntry {")
+        .expect("WaitlistEntry in the SDL");
+    let email = waitlist
+        + sdl[waitlist..]
+            .find("\temail: String!\n")
+            .expect("WaitlistEntry.email");
+    let without_email = format!(
+        "{}{}",
+        &sdl[..email],
+        &sdl[email + "\temail: String!\n".len()..]
+    );
+    let gaps = contract_gaps(&without_email);
+    assert!(
+        gaps.iter().any(|g| g == "WaitlistEntry.email is missing"),
+        "a removed field of a one-line type is reported: {gaps:?}"
+    );
     let loosened = sdl.replacen("\tmessageCount: Int!\n", "\tmessageCount: Int\n", 1);
     let gaps = contract_gaps(&loosened);
     assert!(
@@ -319,4 +364,11 @@ fn contract_tags_follow_sections_and_inline_comments() {
     assert_eq!(tags[line_of("createTeam(name: String!)")], "teams");
     assert_eq!(tags[line_of("updateProfile(input:")], "core");
     assert_eq!(tags[line_of("messageAdded(conversationId")], "realtime");
+    // A field declared on its type's one line is tagged by that line, not by a later
+    // line that starts with the same name (`path:` of WorkspaceFile).
+    let visit = line_of("input SiteVisitInput");
+    assert_eq!(name_line(visit, "path"), visit);
+    assert_eq!(tags[name_line(visit, "path")], "public");
+    let waitlist = line_of("type WaitlistEntry {");
+    assert_eq!(tags[name_line(waitlist, "id")], "public");
 }

@@ -1,0 +1,225 @@
+//! Goals. A goal's status and its `completedAt`/progress change in one write: becoming
+//! COMPLETED sets `completedAt` and progress 100 (a COMPLETED goal always shows 100);
+//! leaving COMPLETED clears `completedAt`. Progress outside 0..=100 is `BAD_USER_INPUT`.
+
+use chrono::NaiveDate;
+use entity::enums::GoalStatus;
+use entity::goal;
+use sea_orm::sea_query::{Condition, Expr, SelectStatement};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryTrait,
+};
+use uuid::Uuid;
+
+use super::empty_object;
+use crate::access;
+use crate::auth::Viewer;
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::paging::{KeyKind, Keyed, Sort};
+use crate::validate;
+
+impl Keyed for goal::Model {
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
+}
+
+const TITLE_MAX: usize = 500;
+const DESCRIPTION_MAX: usize = 20_000;
+const CATEGORY_MAX: usize = 100;
+
+/// Goals: newest first.
+pub fn goal_sort() -> Sort {
+    Sort::new(
+        "goal:created_desc",
+        Expr::col((goal::Entity, goal::Column::Id)),
+    )
+    .then(
+        Expr::col((goal::Entity, goal::Column::CreatedAt)),
+        true,
+        KeyKind::Timestamp,
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GoalFilter {
+    pub status: Option<GoalStatus>,
+    pub category: Option<String>,
+}
+
+/// The select behind `viewer.goals`.
+pub fn viewer_goals_query(viewer: &Viewer, filter: &GoalFilter) -> SelectStatement {
+    let mut cond = Condition::all().add(access::own_goals(viewer));
+    if let Some(status) = filter.status {
+        cond = cond.add(goal::Column::Status.eq(status));
+    }
+    if let Some(category) = &filter.category {
+        cond = cond.add(goal::Column::Category.eq(category.clone()));
+    }
+    goal::Entity::find().filter(cond).into_query()
+}
+
+/// A goal the viewer may read, or `None`.
+pub async fn find_goal(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<Option<goal::Model>> {
+    Ok(goal::Entity::find_by_id(id)
+        .filter(access::own_goals(viewer))
+        .one(db)
+        .await?)
+}
+
+/// A goal the viewer may change (the readable ones are exactly those), else `NOT_FOUND`.
+pub async fn find_editable_goal(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<goal::Model> {
+    find_goal(db, viewer, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("goal"))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewGoal {
+    pub title: String,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub target_date: Option<NaiveDate>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+fn check_optional(what: &str, value: Option<&String>, max: usize) -> AppResult<()> {
+    if let Some(v) = value {
+        validate::text_len(what, v, max)?;
+    }
+    Ok(())
+}
+
+pub async fn create_goal(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    input: NewGoal,
+) -> AppResult<goal::Model> {
+    let owner = access::require_user(viewer)?;
+    let title = validate::required_text("title", &input.title, TITLE_MAX)?;
+    check_optional("description", input.description.as_ref(), DESCRIPTION_MAX)?;
+    check_optional("category", input.category.as_ref(), CATEGORY_MAX)?;
+    let now = db::now();
+    let txn = db::begin_write(db).await?;
+    let created = goal::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(owner),
+        title: Set(title),
+        description: Set(input.description),
+        category: Set(input.category),
+        target_date: Set(input.target_date),
+        status: Set(GoalStatus::Active),
+        progress: Set(0),
+        metadata: Set(input.metadata.unwrap_or_else(empty_object)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        completed_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Changes to a goal: `None` keeps a field; `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct GoalPatch {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub category: Option<Option<String>>,
+    pub target_date: Option<Option<NaiveDate>>,
+    pub status: Option<GoalStatus>,
+    pub progress: Option<i32>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+pub async fn update_goal(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: Uuid,
+    patch: GoalPatch,
+) -> AppResult<goal::Model> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    let current = find_editable_goal(&txn, viewer, id).await?;
+    let title = patch
+        .title
+        .as_deref()
+        .map(|t| validate::required_text("title", t, TITLE_MAX))
+        .transpose()?;
+    check_optional(
+        "description",
+        patch.description.as_ref().and_then(Option::as_ref),
+        DESCRIPTION_MAX,
+    )?;
+    check_optional(
+        "category",
+        patch.category.as_ref().and_then(Option::as_ref),
+        CATEGORY_MAX,
+    )?;
+    if let Some(p) = patch.progress {
+        if !(0..=100).contains(&p) {
+            return Err(AppError::bad_input("progress must be between 0 and 100"));
+        }
+    }
+    let now = db::now();
+    let was_completed = current.status == GoalStatus::Completed;
+    let previous_completed_at = current.completed_at;
+    let status = patch.status.unwrap_or(current.status);
+    let mut row: goal::ActiveModel = current.into();
+    if let Some(t) = title {
+        row.title = Set(t);
+    }
+    if let Some(v) = patch.description {
+        row.description = Set(v);
+    }
+    if let Some(v) = patch.category {
+        row.category = Set(v);
+    }
+    if let Some(v) = patch.target_date {
+        row.target_date = Set(v);
+    }
+    if let Some(v) = patch.metadata {
+        row.metadata = Set(v);
+    }
+    if let Some(p) = patch.progress {
+        row.progress = Set(p);
+    }
+    row.status = Set(status);
+    if status == GoalStatus::Completed {
+        row.progress = Set(100);
+        row.completed_at = Set(match (was_completed, previous_completed_at) {
+            (true, Some(at)) => Some(at),
+            _ => Some(now),
+        });
+    } else {
+        row.completed_at = Set(None);
+    }
+    row.updated_at = Set(now);
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+pub async fn delete_goal(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) -> AppResult<Uuid> {
+    access::require_signed_in(viewer)?;
+    let txn = db::begin_write(db).await?;
+    find_editable_goal(&txn, viewer, id).await?;
+    goal::Entity::delete_many()
+        .filter(goal::Column::Id.eq(id))
+        .filter(access::own_goals(viewer))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(id)
+}

@@ -1,0 +1,12 @@
+//! [wellness]: goals, journal entries, progress metrics and the viewer's statistics.
+//! Each operation takes the viewer, scopes every statement with the `access` module and
+//! writes in one transaction. No GraphQL types here.
+
+pub mod goals;
+pub mod journal;
+pub mod progress;
+pub mod statistics;
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
