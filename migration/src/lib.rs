@@ -11,7 +11,6 @@ mod m20261123_000001_wellness;
 mod m20261123_000002_credits;
 mod m20261123_000002_workspace;
 mod m20261123_000003_public_forms;
-mod rls;
 
 pub struct Migrator;
 

@@ -7,6 +7,8 @@
 //! SQLite has no RLS; this migration does nothing there.
 
 use sea_orm_migration::prelude::*;
+
+use crate::capability_support::{self, Policy};
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
@@ -43,15 +45,6 @@ BEGIN
 END
 $$;
 "#;
-
-/// (table, policy name, command, USING, WITH CHECK)
-type Policy = (
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    Option<&'static str>,
-);
 
 const POLICIES: &[Policy] = &[
     ("profiles", "profiles_own", "ALL", Some("id = auth.uid()"), Some("id = auth.uid()")),
@@ -135,43 +128,10 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         db.execute_unprepared(AUTH_FUNCTIONS).await?;
-        for table in TABLES {
-            db.execute_unprepared(&format!(
-                "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\
-                 CREATE POLICY {table}_service ON {table} FOR ALL \
-                 USING (auth.role() = 'service_role') WITH CHECK (auth.role() = 'service_role');"
-            ))
-            .await?;
-        }
-        for (table, name, command, using, check) in POLICIES {
-            let mut sql = format!("CREATE POLICY {name} ON {table} FOR {command}");
-            if let Some(using) = using {
-                sql.push_str(&format!(" USING ({using})"));
-            }
-            if let Some(check) = check {
-                sql.push_str(&format!(" WITH CHECK ({check})"));
-            }
-            db.execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        capability_support::enable_policies(manager, TABLES, POLICIES).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        if db.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for (table, name, ..) in POLICIES {
-            db.execute_unprepared(&format!("DROP POLICY IF EXISTS {name} ON {table}"))
-                .await?;
-        }
-        for table in TABLES {
-            db.execute_unprepared(&format!(
-                "DROP POLICY IF EXISTS {table}_service ON {table};\
-                 ALTER TABLE {table} DISABLE ROW LEVEL SECURITY;"
-            ))
-            .await?;
-        }
-        Ok(())
+        capability_support::disable_policies(manager, TABLES, POLICIES).await
     }
 }

@@ -5,7 +5,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::rls::{self, Policy};
+use crate::capability_support::{self as rls, Policy};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -105,11 +105,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        rls::enable(manager, TABLES, POLICIES).await
+        rls::enable_policies(manager, TABLES, POLICIES).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        rls::disable(manager, TABLES, POLICIES).await?;
+        rls::disable_policies(manager, TABLES, POLICIES).await?;
         for table in ["task_logs", "tasks"] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())

@@ -10,7 +10,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::rls::{self, Policy};
+use crate::capability_support::{self as rls, Policy};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -91,11 +91,11 @@ impl MigrationTrait for Migration {
             }
             manager.create_index(index).await?;
         }
-        rls::enable(manager, TABLES, POLICIES).await
+        rls::enable_policies(manager, TABLES, POLICIES).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        rls::disable(manager, TABLES, POLICIES).await?;
+        rls::disable_policies(manager, TABLES, POLICIES).await?;
         manager
             .drop_table(Table::drop().table("workspace_files").to_owned())
             .await
