@@ -18,6 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::projects::contains_ignoring_case;
 use crate::validate;
+use crate::validate::empty_object;
 
 impl Keyed for conversation::Model {
     fn key_id(&self) -> Uuid {
@@ -278,10 +279,6 @@ pub struct NewConversation {
     pub metadata: Option<serde_json::Value>,
     pub project_id: Option<Uuid>,
     pub first_message: Option<NewMessage>,
-}
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(Default::default())
 }
 
 /// Creates a conversation, files it and adds its first message, all or nothing.

@@ -11,10 +11,7 @@ use crate::access;
 use crate::auth::{UserClaims, Viewer};
 use crate::db;
 use crate::error::{AppError, AppResult};
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(Default::default())
-}
+use crate::validate::empty_object;
 
 /// Creates the user's profile, settings and credit account (with `signup_credits`) on
 /// their first request (email from the token). Afterwards it is one lookup.

@@ -167,24 +167,9 @@ pub async fn status_counts(
         .collect())
 }
 
-/// An optional text field: at most `max` characters.
-fn optional_text(what: &str, value: &Option<String>, max: usize) -> AppResult<()> {
-    if let Some(v) = value {
-        validate::text_len(what, v, max)?;
-    }
-    Ok(())
-}
-
 /// Not blank and at most `max` characters; the text itself is kept as given.
 fn required_text(what: &str, value: &str, max: usize) -> AppResult<()> {
     validate::required_text(what, value, max).map(|_| ())
-}
-
-fn check_progress(progress: i32) -> AppResult<()> {
-    if !(0..=100).contains(&progress) {
-        return Err(AppError::bad_input("progress must be between 0 and 100"));
-    }
-    Ok(())
 }
 
 #[derive(Debug, Clone, Default)]
@@ -209,9 +194,9 @@ pub async fn create_task(
         .selected_agent
         .unwrap_or_else(|| DEFAULT_AGENT.to_owned());
     required_text("selectedAgent", &agent, AGENT_MAX)?;
-    optional_text("repoUrl", &input.repo_url, URL_MAX)?;
-    optional_text("selectedModel", &input.selected_model, MODEL_MAX)?;
-    optional_text("branchName", &input.branch_name, BRANCH_MAX)?;
+    validate::optional_text("repoUrl", input.repo_url.as_ref(), URL_MAX)?;
+    validate::optional_text("selectedModel", input.selected_model.as_ref(), MODEL_MAX)?;
+    validate::optional_text("branchName", input.branch_name.as_ref(), BRANCH_MAX)?;
     let now = db::now();
     let row = task::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -265,7 +250,7 @@ pub async fn update_task(
     let status = not_null("status", patch.status)?;
     let progress = not_null("progress", patch.progress)?;
     if let Some(p) = progress {
-        check_progress(p)?;
+        validate::percentage("progress", p)?;
     }
     for (what, value, max) in [
         ("selectedModel", &patch.selected_model, MODEL_MAX),
@@ -273,7 +258,7 @@ pub async fn update_task(
         ("branchName", &patch.branch_name, BRANCH_MAX),
     ] {
         if let Some(v) = value {
-            optional_text(what, v, max)?;
+            validate::optional_text(what, v.as_ref(), max)?;
         }
     }
     let mut row: task::ActiveModel = current.into();

@@ -24,6 +24,7 @@ use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::validate;
+use crate::validate::empty_object;
 
 /// Longest path, in characters.
 pub const PATH_MAX: usize = 1024;
@@ -131,10 +132,6 @@ fn rebased(to: &WorkspacePath, col: workspace_file::Column, from_chars: usize) -
         BinOper::Custom("||"),
         Func::cust("SUBSTR").arg(column(col)).arg(start),
     )
-}
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(Default::default())
 }
 
 /// The viewer's entry at `path`, if any.

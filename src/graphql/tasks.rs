@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::error::SharedError;
 use crate::graphql::connection::connection;
+use crate::graphql::core::nullable;
 use crate::graphql::loaders::Scope;
 use crate::graphql::node::NodeId;
 use crate::graphql::types::root_page;
@@ -233,15 +234,6 @@ pub struct TaskLogInput {
     #[graphql(name = "type", default_with = "Some(TaskLogType::Info)")]
     pub log_type: Option<TaskLogType>,
     pub message: String,
-}
-
-/// An update field that may be absent (keep), null (clear) or a value.
-fn nullable<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
-    match field {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
 }
 
 #[derive(Default)]

@@ -12,13 +12,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::empty_object;
 use crate::access;
 use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::validate;
+use crate::validate::empty_object;
 
 impl Keyed for goal::Model {
     fn key_id(&self) -> Uuid {
@@ -93,13 +93,6 @@ pub struct NewGoal {
     pub metadata: Option<serde_json::Value>,
 }
 
-fn check_optional(what: &str, value: Option<&String>, max: usize) -> AppResult<()> {
-    if let Some(v) = value {
-        validate::text_len(what, v, max)?;
-    }
-    Ok(())
-}
-
 pub async fn create_goal(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -107,8 +100,8 @@ pub async fn create_goal(
 ) -> AppResult<goal::Model> {
     let owner = access::require_user(viewer)?;
     let title = validate::required_text("title", &input.title, TITLE_MAX)?;
-    check_optional("description", input.description.as_ref(), DESCRIPTION_MAX)?;
-    check_optional("category", input.category.as_ref(), CATEGORY_MAX)?;
+    validate::optional_text("description", input.description.as_ref(), DESCRIPTION_MAX)?;
+    validate::optional_text("category", input.category.as_ref(), CATEGORY_MAX)?;
     let now = db::now();
     let txn = db::begin_write(db).await?;
     let created = goal::ActiveModel {
@@ -157,20 +150,18 @@ pub async fn update_goal(
         .as_deref()
         .map(|t| validate::required_text("title", t, TITLE_MAX))
         .transpose()?;
-    check_optional(
+    validate::optional_text(
         "description",
         patch.description.as_ref().and_then(Option::as_ref),
         DESCRIPTION_MAX,
     )?;
-    check_optional(
+    validate::optional_text(
         "category",
         patch.category.as_ref().and_then(Option::as_ref),
         CATEGORY_MAX,
     )?;
     if let Some(p) = patch.progress {
-        if !(0..=100).contains(&p) {
-            return Err(AppError::bad_input("progress must be between 0 and 100"));
-        }
+        validate::percentage("progress", p)?;
     }
     let now = db::now();
     let was_completed = current.status == GoalStatus::Completed;

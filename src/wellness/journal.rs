@@ -150,13 +150,6 @@ fn check_content(content: &str) -> AppResult<()> {
     validate::text_len("content", content, CONTENT_MAX)
 }
 
-fn check_optional(what: &str, value: Option<&String>, max: usize) -> AppResult<()> {
-    if let Some(v) = value {
-        validate::text_len(what, v, max)?;
-    }
-    Ok(())
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct NewJournalEntry {
     pub title: Option<String>,
@@ -172,9 +165,9 @@ pub async fn create_entry(
     input: NewJournalEntry,
 ) -> AppResult<journal_entry::Model> {
     let owner = access::require_user(viewer)?;
-    check_optional("title", input.title.as_ref(), TITLE_MAX)?;
+    validate::optional_text("title", input.title.as_ref(), TITLE_MAX)?;
     check_content(&input.content)?;
-    check_optional("mood", input.mood.as_ref(), MOOD_MAX)?;
+    validate::optional_text("mood", input.mood.as_ref(), MOOD_MAX)?;
     let tags = clean_tags(input.tags.unwrap_or_default())?;
     let now = db::now();
     let txn = db::begin_write(db).await?;
@@ -214,7 +207,7 @@ pub async fn update_entry(
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
     let current = find_editable_entry(&txn, viewer, id).await?;
-    check_optional(
+    validate::optional_text(
         "title",
         patch.title.as_ref().and_then(Option::as_ref),
         TITLE_MAX,
@@ -222,7 +215,7 @@ pub async fn update_entry(
     if let Some(c) = &patch.content {
         check_content(c)?;
     }
-    check_optional(
+    validate::optional_text(
         "mood",
         patch.mood.as_ref().and_then(Option::as_ref),
         MOOD_MAX,

@@ -6,7 +6,3 @@ pub mod goals;
 pub mod journal;
 pub mod progress;
 pub mod statistics;
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(Default::default())
-}

@@ -10,12 +10,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::empty_object;
 use crate::access;
 use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::validate;
+use crate::validate::empty_object;
 
 const METRIC_TYPE_MAX: usize = 100;
 
