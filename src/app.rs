@@ -111,6 +111,13 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
     let auth = authenticator(settings)?;
     let connected = connect(settings).await?;
     db::migrate(&connected.conn).await?;
+    let realtime = crate::realtime::Realtime::start(
+        connected.conn.clone(),
+        &settings.database_url,
+        crate::realtime::RealtimeLimits {
+            subscriber_queue: usize::try_from(settings.subscriber_queue).unwrap_or(usize::MAX),
+        },
+    );
     let state = AppState {
         schema: build_schema(SchemaLimits::from(settings)),
         db: connected.conn,
@@ -121,6 +128,12 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         },
         apq: Arc::new(PersistedQueries::new(10_000)),
         signup_credits: settings.signup_credits,
+        realtime,
+        ws: http::ws::WsSettings {
+            keepalive: std::time::Duration::from_secs(settings.ws_keepalive),
+            init_timeout: std::time::Duration::from_secs(settings.ws_init_timeout),
+            max_subscriptions: settings.max_subscriptions_per_connection,
+        },
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

@@ -142,6 +142,23 @@ pub struct Settings {
     /// Largest request body, bytes.
     #[arg(long, env = "CONFAB_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
     pub body_limit: usize,
+    /// Seconds between keep-alive pings on an idle WebSocket connection.
+    #[arg(long, env = "CONFAB_WS_KEEPALIVE", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub ws_keepalive: u64,
+    /// Seconds a WebSocket client has to send `connection_init`.
+    #[arg(long, env = "CONFAB_WS_INIT_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub ws_init_timeout: u64,
+    /// Concurrent subscriptions one WebSocket connection may hold.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_subscriptions_per_connection: usize,
+    /// Events queued for one subscriber before it is dropped as too slow.
+    #[arg(long, env = "CONFAB_SUBSCRIBER_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub subscriber_queue: u64,
 }
 
 impl Settings {

@@ -17,6 +17,7 @@ use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::projects::contains_ignoring_case;
+use crate::realtime::{self, Event};
 use crate::validate;
 use crate::validate::empty_object;
 
@@ -325,15 +326,17 @@ pub async fn create_conversation(
     if let Some(project_id) = input.project_id {
         crate::projects::file_chat(&txn, project_id, id).await?;
     }
+    let mut events = vec![Event::conversation(id)];
     if let Some(first) = input.first_message {
-        insert_message(&txn, id, 1, first, now).await?;
+        let message = insert_message(&txn, id, 1, first, now).await?;
         refresh_counters(&txn, id, now).await?;
+        events.push(Event::message(message.id));
     }
     let created = conversation::Entity::find_by_id(id)
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::Internal("conversation vanished in its transaction".into()))?;
-    txn.commit().await?;
+    realtime::commit(txn, &events).await?;
     Ok(created)
 }
 
@@ -376,7 +379,7 @@ pub async fn update_conversation(
     }
     row.updated_at = Set(db::now());
     let updated = row.update(&txn).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::conversation(id)]).await?;
     Ok(updated)
 }
 
@@ -543,7 +546,14 @@ pub async fn send_message(
         }
     };
     refresh_counters(&txn, input.conversation_id, now).await?;
-    txn.commit().await?;
+    realtime::commit(
+        txn,
+        &[
+            Event::message(saved.id),
+            Event::conversation(input.conversation_id),
+        ],
+    )
+    .await?;
     Ok(saved)
 }
 
@@ -596,7 +606,7 @@ pub async fn update_message(
     }
     row.updated_at = Set(db::now());
     let updated = row.update(&txn).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::message(id)]).await?;
     Ok(updated)
 }
 
@@ -607,6 +617,6 @@ pub async fn delete_message(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) 
     lock_conversation(&txn, current.conversation_id).await?;
     message::Entity::delete_by_id(id).exec(&txn).await?;
     refresh_counters(&txn, current.conversation_id, db::now()).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::conversation(current.conversation_id)]).await?;
     Ok(id)
 }

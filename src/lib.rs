@@ -18,6 +18,7 @@ pub mod paging;
 pub mod profiles;
 pub mod projects;
 pub mod public_forms;
+pub mod realtime;
 pub mod seed;
 pub mod tasks;
 pub mod teams;

@@ -144,7 +144,7 @@ pub async fn update_profile(
     }
     row.updated_at = Set(db::now());
     let updated = row.update(&txn).await?;
-    txn.commit().await?;
+    crate::realtime::commit(txn, &[crate::realtime::Event::profile(updated.id)]).await?;
     Ok(updated)
 }
 

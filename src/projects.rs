@@ -15,6 +15,7 @@ use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
+use crate::realtime::{self, Event};
 use crate::validate;
 
 impl Keyed for project::Model {
@@ -376,7 +377,7 @@ pub async fn add_chat(
     let txn = db::begin_write(db).await?;
     let (project, _) = check_filing(&txn, viewer, project_id, conversation_id).await?;
     file_chat(&txn, project_id, conversation_id).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::conversation(conversation_id)]).await?;
     Ok(project)
 }
 
@@ -418,7 +419,7 @@ pub async fn remove_chat(
         .filter(project_conversation::Column::ConversationId.eq(conversation_id))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::conversation(conversation_id)]).await?;
     Ok(project)
 }
 

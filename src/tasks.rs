@@ -19,6 +19,7 @@ use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
+use crate::realtime::{self, Event};
 use crate::validate;
 
 impl Keyed for task::Model {
@@ -214,7 +215,7 @@ pub async fn create_task(
     };
     let txn = db::begin_write(db).await?;
     let created = row.insert(&txn).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::task(created.id)]).await?;
     Ok(created)
 }
 
@@ -279,7 +280,7 @@ pub async fn update_task(
     }
     row.updated_at = Set(db::now());
     let updated = row.update(&txn).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::task(updated.id)]).await?;
     Ok(updated)
 }
 
@@ -329,7 +330,7 @@ pub async fn append_log(
     let mut row: task::ActiveModel = current.into();
     row.updated_at = Set(now);
     let updated = row.update(&txn).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::task(updated.id)]).await?;
     Ok(updated)
 }
 

@@ -260,28 +260,21 @@ impl Authenticator {
         &self,
         headers: &http::HeaderMap,
     ) -> Result<Viewer, AuthError> {
-        let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();
-        if let Some(value) = authorization.next() {
-            if authorization.next().is_some() {
-                return Err(AuthError::InvalidAuthorizationHeader);
-            }
-            let value = value
-                .to_str()
-                .map_err(|_| AuthError::InvalidAuthorizationHeader)?;
-            let token = strip_bearer(value.trim()).ok_or(AuthError::InvalidAuthorizationHeader)?;
-            return self.verify(token).await;
-        }
-        let mut apikey = headers.get_all("apikey").iter();
-        if let Some(value) = apikey.next() {
-            if apikey.next().is_some() {
-                return Err(AuthError::InvalidAuthorizationHeader);
-            }
-            let value = value
-                .to_str()
-                .map_err(|_| AuthError::InvalidAuthorizationHeader)?;
-            return self.verify(value.trim()).await;
-        }
-        Ok(Viewer::Anonymous)
+        Ok(self.viewer_and_expiry_from_headers(headers).await?.0)
+    }
+
+    /// As [`viewer_from_headers`](Self::viewer_from_headers), with the token's expiry
+    /// (seconds since the Unix epoch) when there is a token.
+    pub async fn viewer_and_expiry_from_headers(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<(Viewer, Option<u64>), AuthError> {
+        let token = match token_from_headers(headers)? {
+            Some(token) => token,
+            None => return Ok((Viewer::Anonymous, None)),
+        };
+        let (viewer, exp) = self.verify_with_expiry(token).await?;
+        Ok((viewer, Some(exp)))
     }
 
     /// Accepts "<jwt>" or "Bearer <jwt>" (used for WebSocket connection_init payloads too).
@@ -291,7 +284,22 @@ impl Authenticator {
         self.verify(token).await
     }
 
+    /// As [`viewer_from_token`](Self::viewer_from_token), with the token's expiry (seconds
+    /// since the Unix epoch): a WebSocket connection is closed when its token expires.
+    pub async fn viewer_and_expiry_from_token(
+        &self,
+        token: &str,
+    ) -> Result<(Viewer, u64), AuthError> {
+        let token = token.trim();
+        let token = strip_bearer(token).unwrap_or(token);
+        self.verify_with_expiry(token).await
+    }
+
     async fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+        Ok(self.verify_with_expiry(token).await?.0)
+    }
+
+    async fn verify_with_expiry(&self, token: &str) -> Result<(Viewer, u64), AuthError> {
         let header = TokenHeader::parse(token)?;
         let (alg, key): (Algorithm, KeyRef<'_>) = match header.alg.as_str() {
             "HS256" => match &self.inner.hs256 {
@@ -317,7 +325,14 @@ impl Authenticator {
         let validation = self.validation(alg);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.get(), &validation)
             .map_err(from_jwt_error)?;
-        self.viewer_from_claims(&data.claims)
+        let viewer = self.viewer_from_claims(&data.claims)?;
+        // `viewer_from_claims` has checked that `exp` is a number.
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(0, |exp| exp.max(0.0) as u64);
+        Ok((viewer, exp))
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -409,6 +424,34 @@ impl KeyRef<'_> {
             KeyRef::Shared(key) => key,
         }
     }
+}
+
+/// The token of a request: `Authorization: Bearer <jwt>`, else the `apikey` header (a
+/// bare jwt), else none. More than one of either header is refused.
+fn token_from_headers(headers: &http::HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();
+    if let Some(value) = authorization.next() {
+        if authorization.next().is_some() {
+            return Err(AuthError::InvalidAuthorizationHeader);
+        }
+        let value = value
+            .to_str()
+            .map_err(|_| AuthError::InvalidAuthorizationHeader)?;
+        return strip_bearer(value.trim())
+            .map(Some)
+            .ok_or(AuthError::InvalidAuthorizationHeader);
+    }
+    let mut apikey = headers.get_all("apikey").iter();
+    if let Some(value) = apikey.next() {
+        if apikey.next().is_some() {
+            return Err(AuthError::InvalidAuthorizationHeader);
+        }
+        let value = value
+            .to_str()
+            .map_err(|_| AuthError::InvalidAuthorizationHeader)?;
+        return Ok(Some(value.trim()));
+    }
+    Ok(None)
 }
 
 /// The token after a case-insensitive `Bearer ` prefix, if there is one.

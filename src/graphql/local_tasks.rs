@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use futures::task::AtomicWaker;
 
 #[derive(Clone, Default)]
@@ -50,25 +50,44 @@ impl LocalTasks {
     /// Drives `work` together with every batch spawned while it runs.
     pub async fn run<F: Future>(&self, work: F) -> F::Output {
         let mut work = pin!(work);
-        let mut running: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
+        let mut running = FuturesUnordered::new();
         std::future::poll_fn(move |cx| {
-            self.waker.register(cx.waker());
-            loop {
-                while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
-                if let Poll::Ready(output) = work.as_mut().poll(cx) {
-                    return Poll::Ready(output);
-                }
-                if !running.is_empty() {
-                    // The next wave waits for this one to finish.
-                    return Poll::Pending;
-                }
-                let wave = self.take_queued();
-                if wave.is_empty() {
-                    return Poll::Pending;
-                }
-                running.extend(wave);
-            }
+            self.poll_driven(&mut running, cx, |cx| work.as_mut().poll(cx))
         })
         .await
+    }
+
+    /// Drives `stream` (a subscription) together with every batch spawned while it runs.
+    pub fn drive_stream<S: Stream + Unpin>(self, mut stream: S) -> impl Stream<Item = S::Item> {
+        let mut running = FuturesUnordered::new();
+        futures::stream::poll_fn(move |cx| {
+            self.poll_driven(&mut running, cx, |cx| stream.poll_next_unpin(cx))
+        })
+    }
+
+    /// Polls `work` after the running batches; a new wave starts only when the previous
+    /// one has finished.
+    fn poll_driven<T>(
+        &self,
+        running: &mut FuturesUnordered<BoxFuture<'static, ()>>,
+        cx: &mut std::task::Context<'_>,
+        mut work: impl FnMut(&mut std::task::Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.waker.register(cx.waker());
+        loop {
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+            if let Poll::Ready(output) = work(cx) {
+                return Poll::Ready(output);
+            }
+            if !running.is_empty() {
+                // The next wave waits for this one to finish.
+                return Poll::Pending;
+            }
+            let wave = self.take_queued();
+            if wave.is_empty() {
+                return Poll::Pending;
+            }
+            running.extend(wave);
+        }
     }
 }

@@ -11,13 +11,14 @@ pub mod loaders;
 pub mod local_tasks;
 pub mod node;
 pub mod public_forms;
+pub mod realtime;
 pub mod tasks;
 pub mod teams;
 pub mod types;
 pub mod wellness;
 pub mod workspace;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Viewer;
@@ -44,7 +45,7 @@ pub struct Mutation(
     public_forms::PublicMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, realtime::RealtimeSubscription>;
 
 /// Limits the schema is built with.
 #[derive(Debug, Clone, Copy)]
@@ -63,11 +64,15 @@ impl From<&Settings> for SchemaLimits {
 }
 
 pub fn build_schema(limits: SchemaLimits) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .extension(errors::ErrorCodes)
-        .finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        realtime::RealtimeSubscription,
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .extension(errors::ErrorCodes)
+    .finish()
 }
 
 /// The SDL `confab export-schema` prints and `schema.graphql` holds.

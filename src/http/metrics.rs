@@ -3,7 +3,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 struct Metrics {
@@ -13,6 +14,7 @@ struct Metrics {
     errors: IntCounterVec,
     statements: IntCounter,
     failed_statements: IntCounter,
+    subscriptions: IntGauge,
 }
 
 fn metrics() -> &'static Metrics {
@@ -44,12 +46,18 @@ fn metrics() -> &'static Metrics {
             "SQL statements that failed",
         )
         .expect("static metric definition is valid");
+        let subscriptions = IntGauge::new(
+            "confab_subscriptions",
+            "GraphQL subscriptions this process serves",
+        )
+        .expect("static metric definition is valid");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(errors.clone()),
             Box::new(statements.clone()),
             Box::new(failed_statements.clone()),
+            Box::new(subscriptions.clone()),
         ] {
             registry
                 .register(collector)
@@ -62,6 +70,7 @@ fn metrics() -> &'static Metrics {
             errors,
             statements,
             failed_statements,
+            subscriptions,
         }
     })
 }
@@ -84,6 +93,11 @@ pub fn record_sql_statement(failed: bool) {
     if failed {
         m.failed_statements.inc();
     }
+}
+
+/// A subscription started (`1`) or ended (`-1`).
+pub fn record_subscriptions(change: i64) {
+    metrics().subscriptions.add(change);
 }
 
 /// The metrics in Prometheus text format.

@@ -7,6 +7,7 @@
 pub mod apq;
 pub mod graphiql;
 pub mod metrics;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub struct AppState {
     pub apq: Arc<apq::PersistedQueries>,
     /// Credits a new user's account starts with.
     pub signup_credits: u32,
+    /// Subscriptions: this instance's hub and the WebSocket settings.
+    pub realtime: crate::realtime::Realtime,
+    pub ws: ws::WsSettings,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -163,10 +167,27 @@ struct GetParams {
     extensions: Option<String>,
 }
 
-async fn graphql_get(
-    State(state): State<AppState>,
+/// `GET /graphql`: a WebSocket upgrade (subscriptions), the GraphiQL page, or a query.
+async fn graphql_get(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    if ws::is_upgrade(request.headers()) {
+        return ws::upgrade(state, request).await;
+    }
+    let headers = request.headers().clone();
+    let Ok(Query(params)) = Query::<HashMap<String, String>>::try_from_uri(request.uri()) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "the query string could not be read",
+            "BAD_USER_INPUT",
+            wants_graphql_response(&headers),
+        );
+    };
+    graphql_get_query(state, headers, params).await
+}
+
+async fn graphql_get_query(
+    state: AppState,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    params: HashMap<String, String>,
 ) -> Response {
     let graphql_response = wants_graphql_response(&headers);
     let accepts_html = headers
@@ -361,7 +382,10 @@ async fn execute(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let request = request.data(ctx);
-    let execution = crate::graphql::PAGE_LIMITS.scope(state.limits, state.schema.execute(request));
+    let execution = crate::graphql::PAGE_LIMITS.scope(
+        state.limits,
+        crate::realtime::HUB.scope(state.realtime.clone(), state.schema.execute(request)),
+    );
     let response = tasks.run(execution).await;
     let errors: Vec<ServerError> = response
         .errors

@@ -17,6 +17,7 @@ use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
+use crate::realtime::{self, Event};
 use crate::validate;
 use crate::validate::empty_object;
 
@@ -120,7 +121,7 @@ pub async fn create_goal(
     }
     .insert(&txn)
     .await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::goal(created.id)]).await?;
     Ok(created)
 }
 
@@ -198,7 +199,7 @@ pub async fn update_goal(
     }
     row.updated_at = Set(now);
     let updated = row.update(&txn).await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::goal(updated.id)]).await?;
     Ok(updated)
 }
 

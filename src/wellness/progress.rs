@@ -14,6 +14,7 @@ use crate::access;
 use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
+use crate::realtime::{self, Event};
 use crate::validate;
 use crate::validate::empty_object;
 
@@ -116,7 +117,7 @@ async fn upsert(
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::Internal("a progress metric vanished in its write".into()))?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::progress(saved.id)]).await?;
     Ok(saved)
 }
 

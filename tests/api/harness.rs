@@ -16,6 +16,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub statements: StatementCounter,
     pub db: sea_orm::DatabaseConnection,
+    /// The database this gateway runs on (for a second gateway process).
+    pub database_url: String,
+    /// This gateway's realtime hub (to wait until subscriptions are registered).
+    pub realtime: confab::realtime::Realtime,
     postgres_db: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -105,6 +109,7 @@ async fn start(
     settings.db_max_connections = 12;
     configure(&mut settings);
     let app = confab::app::build(&settings).await.expect("gateway starts");
+    let database_url = settings.database_url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -118,6 +123,8 @@ async fn start(
         client: reqwest::Client::new(),
         statements: app.statements,
         db: app.state.db.clone(),
+        database_url,
+        realtime: app.state.realtime.clone(),
         postgres_db,
         _dir: dir,
     }
@@ -159,13 +166,18 @@ pub struct User {
 }
 
 pub fn mint(sub: Option<Uuid>, role: &str, email: Option<&str>) -> String {
+    mint_for(sub, role, email, 3600)
+}
+
+/// A token that expires `ttl_secs` from now.
+pub fn mint_for(sub: Option<Uuid>, role: &str, email: Option<&str>, ttl_secs: u64) -> String {
     confab::auth::mint_token(
         SECRET.as_bytes(),
         &confab::auth::MintClaims {
             sub,
             role: role.to_owned(),
             email: email.map(str::to_owned),
-            ttl_secs: 3600,
+            ttl_secs,
             audience: (role == "authenticated").then(|| "authenticated".to_owned()),
             issuer: None,
         },
@@ -253,6 +265,20 @@ impl TestApp {
 
     pub async fn as_user(&self, user: &User, query: &str, variables: Value) -> Reply {
         self.post(Some(&user.token), query, variables).await
+    }
+
+    /// Waits until this gateway serves exactly `n` subscriptions (a subscribe message has
+    /// no acknowledgement in the protocol).
+    pub async fn wait_for_subscriptions(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.realtime.subscriber_count() != n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {n} subscriptions, have {}",
+                self.realtime.subscriber_count()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     pub fn statement_count(&self) -> u64 {

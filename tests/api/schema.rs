@@ -14,6 +14,7 @@ use async_graphql::parser::Positioned;
 /// The contract sections this build delivers.
 const DELIVERED: &[&str] = &[
     "core",
+    "realtime",
     "teams",
     "tasks",
     "workspace",

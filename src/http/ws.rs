@@ -1,0 +1,306 @@
+//! GraphQL over WebSocket on `GET /graphql`: the `graphql-transport-ws` subprotocol and the
+//! older `graphql-ws` (subscriptions-transport-ws) one, on async-graphql's protocol engine.
+//!
+//! Around that engine this module adds what a production gateway needs and async-graphql
+//! does not do: the token from the `connection_init` payload (`Authorization`,
+//! `authorization` or `authToken`) or the upgrade request's headers; close codes as the
+//! graphql-ws protocol says (4403 for a refused token, where async-graphql sends 1002;
+//! 4401 for a subscribe before the handshake; 4408 when no `connection_init` arrives in
+//! time); a close with 4403 when the token expires; keep-alive pings; and per operation
+//! the same request data an HTTP request gets (viewer, fresh loaders, page limits).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_graphql::futures_util::stream::BoxStream;
+use async_graphql::http::{WebSocketProtocols, WsMessage};
+use async_graphql::{Data, Executor, Request, Response};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response as HttpResponse};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::time::Instant;
+
+use super::AppState;
+use crate::auth::Viewer;
+use crate::graphql::errors::with_code;
+use crate::graphql::local_tasks::LocalTasks;
+use crate::graphql::realtime::ConnectionSlots;
+use crate::graphql::RequestCtx;
+
+/// WebSocket settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    /// How often the server pings an idle client.
+    pub keepalive: Duration,
+    /// How long a client has to send `connection_init`.
+    pub init_timeout: Duration,
+    /// Concurrent subscriptions per connection.
+    pub max_subscriptions: usize,
+}
+
+const SUBPROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
+
+/// Whether the request asks to become a WebSocket.
+pub fn is_upgrade(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
+    let (mut parts, _body) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade.protocols(SUBPROTOCOLS),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let offered = parts
+        .headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .is_some();
+    let protocol = match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(name) => match name.parse::<WebSocketProtocols>() {
+            Ok(protocol) => protocol,
+            Err(_) => return (StatusCode::BAD_REQUEST, "unsupported subprotocol").into_response(),
+        },
+        None if offered => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "use the graphql-transport-ws or graphql-ws subprotocol",
+            )
+                .into_response()
+        }
+        None => WebSocketProtocols::GraphQLWS,
+    };
+    // A token on the upgrade request counts unless connection_init brings one.
+    let from_headers = state
+        .auth
+        .viewer_and_expiry_from_headers(&parts.headers)
+        .await
+        .map_err(|err| err.to_string());
+    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, from_headers))
+}
+
+/// What a connection learns at `connection_init`.
+#[derive(Default)]
+struct Session {
+    viewer: Mutex<Option<(Viewer, Option<Instant>)>>,
+    refused: AtomicBool,
+}
+
+impl Session {
+    fn viewer(&self) -> Option<(Viewer, Option<Instant>)> {
+        self.viewer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// When a token that expires at `exp` (Unix seconds) stops being good.
+fn deadline(exp: Option<u64>) -> Option<Instant> {
+    let exp = UNIX_EPOCH + Duration::from_secs(exp?);
+    let left = exp
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(Instant::now() + left)
+}
+
+/// The token in a `connection_init` payload, if any.
+fn payload_token(payload: &serde_json::Value) -> Option<&str> {
+    ["Authorization", "authorization", "authToken"]
+        .iter()
+        .find_map(|key| payload.get(key).and_then(|v| v.as_str()))
+}
+
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    protocol: WebSocketProtocols,
+    from_headers: Result<(Viewer, Option<u64>), String>,
+) {
+    let (mut sink, source) = socket.split();
+    let input = source
+        .take_while(|message| {
+            std::future::ready(matches!(message, Ok(m) if !matches!(m, Message::Close(_))))
+        })
+        .filter_map(|message| {
+            std::future::ready(match message {
+                Ok(Message::Text(text)) => Some(Bytes::copy_from_slice(text.as_bytes())),
+                Ok(Message::Binary(bytes)) => Some(bytes),
+                _ => None,
+            })
+        });
+    let session = Arc::new(Session::default());
+    let executor = ConnectionExecutor {
+        state: state.clone(),
+        session: session.clone(),
+        slots: ConnectionSlots::new(state.ws.max_subscriptions),
+    };
+    let init_session = session.clone();
+    let init_state = state.clone();
+    let mut engine = async_graphql::http::WebSocket::new(executor, input, protocol)
+        .on_connection_init(move |payload| async move {
+            let verified = match payload_token(&payload) {
+                Some(token) => init_state
+                    .auth
+                    .viewer_and_expiry_from_token(token)
+                    .await
+                    .map(|(viewer, exp)| (viewer, Some(exp)))
+                    .map_err(|err| err.to_string()),
+                None => from_headers,
+            };
+            let (viewer, exp) = match verified {
+                Ok(v) => v,
+                Err(reason) => {
+                    init_session.refused.store(true, Ordering::SeqCst);
+                    return Err(async_graphql::Error::new(format!("Forbidden: {reason}")));
+                }
+            };
+            if let Viewer::User(user) = &viewer {
+                if let Err(err) =
+                    crate::profiles::ensure_user(&init_state.db, user, init_state.signup_credits)
+                        .await
+                {
+                    let err: async_graphql::Error = err.into();
+                    return Err(err);
+                }
+            }
+            *init_session
+                .viewer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((viewer, deadline(exp)));
+            Ok(Data::default())
+        });
+
+    let ping = match protocol {
+        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
+        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+    };
+    let init_deadline = Instant::now() + state.ws.init_timeout;
+    let mut keepalive =
+        tokio::time::interval_at(Instant::now() + state.ws.keepalive, state.ws.keepalive);
+    let close = loop {
+        let accepted = session.viewer();
+        let expires = accepted.as_ref().and_then(|(_, expires)| *expires);
+        tokio::select! {
+            out = engine.next() => match out {
+                Some(WsMessage::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => break Some(close_code(&session, code, reason)),
+                None if session.refused.load(Ordering::SeqCst) => {
+                    break Some((4403, "Forbidden".to_owned()))
+                }
+                None => break Some((1000, "bye".to_owned())),
+            },
+            _ = keepalive.tick(), if accepted.is_some() => {
+                if sink.send(Message::Text(ping.into())).await.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(expires.unwrap_or(init_deadline)), if expires.is_some() => {
+                break Some((4403, "Forbidden: token expired".to_owned()));
+            }
+            _ = tokio::time::sleep_until(init_deadline), if accepted.is_none() => {
+                break Some((4408, "Connection initialisation timeout".to_owned()));
+            }
+        }
+    };
+    if let Some((code, reason)) = close {
+        sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await
+        .ok();
+    }
+    sink.close().await.ok();
+}
+
+/// The graphql-ws protocol's close codes where async-graphql's differ.
+fn close_code(session: &Session, code: u16, reason: String) -> (u16, String) {
+    match code {
+        1002 if session.refused.load(Ordering::SeqCst) => (4403, truncate(reason)),
+        1011 => (4401, "Unauthorized".to_owned()),
+        _ => (code, truncate(reason)),
+    }
+}
+
+/// A close reason must fit in 123 bytes.
+fn truncate(mut reason: String) -> String {
+    if reason.len() > 120 {
+        let mut end = 120;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
+/// Runs each operation of a connection with the connection's viewer and fresh request data.
+#[derive(Clone)]
+struct ConnectionExecutor {
+    state: AppState,
+    session: Arc<Session>,
+    slots: ConnectionSlots,
+}
+
+impl Executor for ConnectionExecutor {
+    async fn execute(&self, request: Request) -> Response {
+        self.execute_stream(request, None)
+            .next()
+            .await
+            .unwrap_or_default()
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        _session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let viewer = self
+            .session
+            .viewer()
+            .map_or(Viewer::Anonymous, |(viewer, _)| viewer);
+        let tasks = LocalTasks::default();
+        let ctx = RequestCtx::new(viewer, self.state.db.clone(), self.state.limits, &tasks);
+        let request = request
+            .data(ctx)
+            .data(self.state.realtime.clone())
+            .data(self.slots.clone());
+        let mut responses = self.state.schema.execute_stream(request);
+        let limits = self.state.limits;
+        let hub = self.state.realtime.clone();
+        // Task-locals the operation reads (page limits, the realtime hub) are set around
+        // every poll, since the stream runs inside the connection's task.
+        let scoped = futures::stream::poll_fn(move |cx| {
+            crate::graphql::PAGE_LIMITS.sync_scope(limits, || {
+                crate::realtime::HUB.sync_scope(hub.clone(), || responses.poll_next_unpin(cx))
+            })
+        });
+        tasks
+            .drive_stream(scoped)
+            .map(|mut response: Response| {
+                response.errors = response
+                    .errors
+                    .into_iter()
+                    .map(|e| with_code(e, "INTERNAL"))
+                    .collect();
+                for err in &response.errors {
+                    if let Some(code) = err.extensions.as_ref().and_then(|e| e.get("code")) {
+                        super::metrics::record_graphql_error(code.to_string().trim_matches('"'));
+                    }
+                }
+                response
+            })
+            .boxed()
+    }
+}

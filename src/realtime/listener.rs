@@ -1,0 +1,99 @@
+//! The Postgres side of the bus: one `LISTEN` connection per gateway, outside the pool,
+//! re-established after it is lost (a restarted server, `pg_terminate_backend`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Event, CHANNEL, LISTENER_APPLICATION_NAME};
+
+/// Starts listening; resolves once the first `LISTEN` is in place (or the first attempt
+/// failed: the loop keeps trying in the background).
+pub async fn start(
+    url: String,
+    events: mpsc::UnboundedSender<Vec<Event>>,
+    stop: watch::Receiver<()>,
+) {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    tokio::spawn(listen(url, events, stop, ready_tx));
+    ready_rx.await.ok();
+}
+
+async fn connect(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.application_name(LISTENER_APPLICATION_NAME);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with(options)
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+async fn listen(
+    url: String,
+    events: mpsc::UnboundedSender<Vec<Event>>,
+    mut stop: watch::Receiver<()>,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = tokio::select! {
+            attempt = connect(&url) => attempt,
+            _ = stop.changed() => return,
+        };
+        let mut listener = match attempt {
+            Ok(listener) => {
+                tracing::info!("listening for realtime events");
+                backoff = Duration::from_millis(100);
+                listener
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for realtime events; retrying");
+                if let Some(ready) = ready.take() {
+                    ready.send(()).ok();
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Some(ready) = ready.take() {
+            ready.send(()).ok();
+        }
+        loop {
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                _ = stop.changed() => return,
+            };
+            match received {
+                Ok(Some(notification)) => {
+                    match serde_json::from_str::<Vec<Event>>(notification.payload()) {
+                        Ok(batch) => {
+                            if events.send(batch).is_err() {
+                                return;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "ignored a malformed realtime notification")
+                        }
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    // Lost: start over with a fresh connection (and a fresh LISTEN).
+                    tracing::warn!("the realtime LISTEN connection was lost; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The event bus behind subscriptions.
+//!
+//! Write operations name the rows they changed as [`Event`]s (a topic and a row id, never
+//! row contents) and hand them to [`commit`] together with their transaction:
+//!
+//! - on Postgres the events go out with `pg_notify` inside the transaction, so Postgres
+//!   delivers them to every gateway's `LISTEN` connection when, and only when, the
+//!   transaction commits, in commit order;
+//! - on SQLite (one process) they go to this instance's in-process bus right after the
+//!   commit; commits and hand-overs are serialised, so the bus sees them in commit order.
+//!
+//! Each gateway runs one dispatcher ([`dispatch`]): per event it reads the row once and asks
+//! the `access` module which of the matching subscribers may read it at that moment, then
+//! queues the row for those subscribers. Nothing here decides access itself.
+
+mod dispatch;
+mod listener;
+mod registry;
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Mutex, OnceCell};
+use uuid::Uuid;
+
+pub use registry::{Delivery, Filter, Subscription};
+
+use crate::auth::Viewer;
+
+/// The `LISTEN`/`NOTIFY` channel the gateways share (per database).
+pub const CHANNEL: &str = "confab_events";
+
+/// The `application_name` of each gateway's `LISTEN` connection.
+pub const LISTENER_APPLICATION_NAME: &str = "confab-listener";
+
+/// A NOTIFY payload must stay under 8000 bytes; an event takes at most about 60.
+const EVENTS_PER_NOTIFICATION: usize = 100;
+
+/// What kind of row an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Topic {
+    #[serde(rename = "m")]
+    Message,
+    #[serde(rename = "c")]
+    Conversation,
+    #[serde(rename = "t")]
+    Task,
+    #[serde(rename = "g")]
+    Goal,
+    #[serde(rename = "p")]
+    Progress,
+    #[serde(rename = "u")]
+    Profile,
+}
+
+/// A row that was created or changed: ids only, the row is read by each gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(rename = "t")]
+    pub topic: Topic,
+    pub id: Uuid,
+}
+
+impl Event {
+    pub fn message(id: Uuid) -> Self {
+        Event {
+            topic: Topic::Message,
+            id,
+        }
+    }
+    pub fn conversation(id: Uuid) -> Self {
+        Event {
+            topic: Topic::Conversation,
+            id,
+        }
+    }
+    pub fn task(id: Uuid) -> Self {
+        Event {
+            topic: Topic::Task,
+            id,
+        }
+    }
+    pub fn goal(id: Uuid) -> Self {
+        Event {
+            topic: Topic::Goal,
+            id,
+        }
+    }
+    pub fn progress(id: Uuid) -> Self {
+        Event {
+            topic: Topic::Progress,
+            id,
+        }
+    }
+    pub fn profile(id: Uuid) -> Self {
+        Event {
+            topic: Topic::Profile,
+            id,
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The realtime hub of the instance executing the current request: where SQLite
+    /// commits hand their events (Postgres needs no hub: NOTIFY travels with the commit).
+    pub static HUB: Realtime;
+}
+
+/// Commits `txn` and publishes `events`: with the commit on Postgres, right after it on
+/// SQLite. A failed commit publishes nothing.
+pub async fn commit(txn: DatabaseTransaction, events: &[Event]) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return txn.commit().await;
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        for chunk in events.chunks(EVENTS_PER_NOTIFICATION) {
+            let payload =
+                serde_json::to_string(chunk).expect("events are plain data and always serialise");
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            ))
+            .await?;
+        }
+        return txn.commit().await;
+    }
+    match HUB.try_with(Realtime::clone) {
+        Ok(hub) => {
+            // Held across commit and hand-over, so the bus sees commits in their order.
+            let _order = hub.inner.commit_order.lock().await;
+            txn.commit().await?;
+            hub.inner.local.send(events.to_vec()).ok();
+            Ok(())
+        }
+        // Outside a request (the CLI): nobody can be subscribed.
+        Err(_) => txn.commit().await,
+    }
+}
+
+/// Subscriber limits.
+#[derive(Debug, Clone, Copy)]
+pub struct RealtimeLimits {
+    /// Events queued for one subscriber before it is dropped as too slow.
+    pub subscriber_queue: usize,
+}
+
+/// One gateway's realtime hub: the subscriber registry, its dispatcher and, on Postgres,
+/// the `LISTEN` connection.
+#[derive(Clone)]
+pub struct Realtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    database_url: String,
+    registry: Arc<registry::Registry>,
+    limits: RealtimeLimits,
+    /// Events for the dispatcher (SQLite commits and the Postgres listener).
+    local: mpsc::UnboundedSender<Vec<Event>>,
+    commit_order: Mutex<()>,
+    /// Set once the Postgres listener is listening.
+    listening: OnceCell<()>,
+    /// Dropped with the hub: stops the listener.
+    _stop: tokio::sync::watch::Sender<()>,
+    stop: tokio::sync::watch::Receiver<()>,
+}
+
+impl Realtime {
+    /// A hub on `db`; its dispatcher starts now, a Postgres listener with the first
+    /// subscription.
+    pub fn start(db: DatabaseConnection, database_url: &str, limits: RealtimeLimits) -> Self {
+        let (local, events) = mpsc::unbounded_channel();
+        let registry = Arc::new(registry::Registry::default());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+        tokio::spawn(dispatch::run(db.clone(), registry.clone(), events));
+        Realtime {
+            inner: Arc::new(Inner {
+                db,
+                database_url: database_url.to_owned(),
+                registry,
+                limits,
+                local,
+                commit_order: Mutex::new(()),
+                listening: OnceCell::new(),
+                _stop: stop_tx,
+                stop: stop_rx,
+            }),
+        }
+    }
+
+    /// Registers a subscriber; its events arrive on the returned stream. On Postgres this
+    /// waits until this gateway listens for notifications.
+    pub async fn subscribe(&self, viewer: Viewer, filter: Filter) -> Subscription {
+        if self.inner.db.get_database_backend() == DbBackend::Postgres {
+            self.inner
+                .listening
+                .get_or_init(|| {
+                    listener::start(
+                        self.inner.database_url.clone(),
+                        self.inner.local.clone(),
+                        self.inner.stop.clone(),
+                    )
+                })
+                .await;
+        }
+        self.inner
+            .registry
+            .add(viewer, filter, self.inner.limits.subscriber_queue)
+    }
+
+    /// How many subscriptions this gateway serves.
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.registry.len()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_notification_stays_under_the_postgres_payload_cap() {
+        let events: Vec<Event> = (0..EVENTS_PER_NOTIFICATION)
+            .map(|_| Event::conversation(Uuid::new_v4()))
+            .collect();
+        let payload = serde_json::to_string(&events).unwrap();
+        assert!(payload.len() < 8000, "{} bytes", payload.len());
+        assert_eq!(
+            serde_json::to_string(&[Event::message(Uuid::nil())]).unwrap(),
+            r#"[{"t":"m","id":"00000000-0000-0000-0000-000000000000"}]"#
+        );
+        let back: Vec<Event> = serde_json::from_str(&payload).unwrap();
+        assert_eq!(back, events);
+    }
+}
