@@ -471,67 +471,83 @@ pub fn readable_waitlist_entries(viewer: &Viewer) -> Condition {
     }
 }
 
-/// What access depends on in a viewer: two viewers with the same key may read the same rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViewerKey {
-    Anonymous,
-    Service,
-    User(Uuid),
+/// Who may read one row: the `readable_*` rules turned around (row → viewers instead of
+/// viewer → rows), so the realtime dispatcher can decide for many subscribers with one
+/// statement per event. Each constructor below names the condition it mirrors; tests check
+/// that the two agree.
+#[derive(Debug, Clone, Default)]
+pub struct Readers {
+    users: std::collections::HashSet<Uuid>,
 }
 
-impl ViewerKey {
-    pub fn of(viewer: &Viewer) -> Self {
+impl Readers {
+    pub fn may_read(&self, viewer: &Viewer) -> bool {
         match viewer {
-            Viewer::Anonymous => ViewerKey::Anonymous,
-            Viewer::Service => ViewerKey::Service,
-            Viewer::User(user) => ViewerKey::User(user.id),
+            Viewer::Service => true,
+            Viewer::Anonymous => false,
+            Viewer::User(user) => self.users.contains(&user.id),
         }
     }
 }
 
-/// Viewers asked about in one statement by [`readers`].
-const READERS_PER_STATEMENT: usize = 100;
-
-/// Which of `viewers` may read the row of `E` whose `id_column` is `id`, by each viewer's
-/// own `readable` condition (the one their queries use): `SELECT i FROM t WHERE id = ? AND
-/// <readable(viewer i)> UNION ALL …`, one statement per hundred viewers.
-pub async fn readers<E, C>(
-    db: &impl sea_orm::ConnectionTrait,
-    id_column: C,
-    id: Uuid,
-    viewers: Vec<Viewer>,
-    readable: fn(&Viewer) -> Condition,
-) -> AppResult<Vec<bool>>
-where
-    E: EntityTrait,
-    C: ColumnTrait + sea_orm::sea_query::IntoIden + Copy,
-{
-    use sea_orm::sea_query::{Alias, UnionType};
-    let mut may_read = vec![false; viewers.len()];
-    for (chunk_index, chunk) in viewers.chunks(READERS_PER_STATEMENT).enumerate() {
-        let offset = chunk_index * READERS_PER_STATEMENT;
-        let part = |at: usize, viewer: &Viewer| {
-            Query::select()
-                .expr_as(Expr::val((offset + at) as i64), Alias::new("reader"))
-                .from(E::default())
-                .cond_where(
-                    Condition::all()
-                        .add(col(E::default(), id_column).eq(id))
-                        .add(readable(viewer)),
-                )
-                .to_owned()
-        };
-        let mut statement = part(0, &chunk[0]);
-        for (at, viewer) in chunk.iter().enumerate().skip(1) {
-            statement.union(UnionType::All, part(at, viewer));
-        }
-        let rows = db.query_all(&statement).await?;
-        for row in rows {
-            let at: i64 = row.try_get("", "reader")?;
-            if let Some(slot) = usize::try_from(at).ok().and_then(|at| may_read.get_mut(at)) {
-                *slot = true;
-            }
-        }
+/// Readers of a row keyed by its user (`own_rows`: profile, tasks, goals, progress, ...):
+/// that user, and the service role.
+pub fn own_row_readers(owner: Uuid) -> Readers {
+    Readers {
+        users: std::collections::HashSet::from([owner]),
     }
-    Ok(may_read)
+}
+
+/// Readers of a conversation and of its messages (`readable_conversations`): its owner and
+/// every member of a team whose project holds it, in one statement.
+pub async fn conversation_readers(
+    db: &impl sea_orm::ConnectionTrait,
+    conversation_id: Uuid,
+) -> AppResult<Readers> {
+    use sea_orm::sea_query::{Alias, UnionType};
+    let mut statement = Query::select()
+        .expr_as(
+            col(conversation::Entity, conversation::Column::OwnerId),
+            Alias::new("reader"),
+        )
+        .from(conversation::Entity)
+        .and_where(col(conversation::Entity, conversation::Column::Id).eq(conversation_id))
+        .to_owned();
+    let team_members = Query::select()
+        .expr_as(
+            col(team_member::Entity, team_member::Column::UserId),
+            Alias::new("reader"),
+        )
+        .from(team_member::Entity)
+        .inner_join(
+            project::Entity,
+            col(project::Entity, project::Column::TeamId)
+                .equals((team_member::Entity, team_member::Column::TeamId)),
+        )
+        .inner_join(
+            project_conversation::Entity,
+            col(
+                project_conversation::Entity,
+                project_conversation::Column::ProjectId,
+            )
+            .equals((project::Entity, project::Column::Id)),
+        )
+        .and_where(
+            col(
+                project_conversation::Entity,
+                project_conversation::Column::ConversationId,
+            )
+            .eq(conversation_id),
+        )
+        .and_where(
+            col(team_member::Entity, team_member::Column::Role).is_in(ANY_ROLE.iter().copied()),
+        )
+        .to_owned();
+    statement.union(UnionType::Distinct, team_members);
+    let rows = db.query_all(&statement).await?;
+    let mut users = std::collections::HashSet::new();
+    for row in rows {
+        users.insert(row.try_get::<Uuid>("", "reader")?);
+    }
+    Ok(Readers { users })
 }

@@ -133,6 +133,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
             keepalive: std::time::Duration::from_secs(settings.ws_keepalive),
             init_timeout: std::time::Duration::from_secs(settings.ws_init_timeout),
             max_subscriptions: settings.max_subscriptions_per_connection,
+            max_message: settings.body_limit,
         },
     };
     Ok(App {

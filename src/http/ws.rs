@@ -40,7 +40,13 @@ pub struct WsSettings {
     pub init_timeout: Duration,
     /// Concurrent subscriptions per connection.
     pub max_subscriptions: usize,
+    /// Largest message a client may send (the HTTP body limit).
+    pub max_message: usize,
 }
+
+/// Bytes read from the socket at a time: small, since clients send little and a gateway
+/// holds thousands of connections (the library's default is 128 KiB each).
+const READ_BUFFER: usize = 8 * 1024;
 
 const SUBPROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 
@@ -55,7 +61,11 @@ pub fn is_upgrade(headers: &axum::http::HeaderMap) -> bool {
 pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
     let (mut parts, _body) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => upgrade.protocols(SUBPROTOCOLS),
+        Ok(upgrade) => upgrade
+            .protocols(SUBPROTOCOLS)
+            .read_buffer_size(READ_BUFFER)
+            .max_message_size(state.ws.max_message)
+            .max_frame_size(state.ws.max_message),
         Err(rejection) => return rejection.into_response(),
     };
     let offered = parts

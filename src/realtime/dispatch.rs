@@ -1,12 +1,11 @@
-//! One gateway's dispatcher: per event, one read of the row and one access check for all
-//! the subscribers it may concern, then the row goes to the queues of those who may read it.
+//! One gateway's dispatcher: per event, one read of the row and one question to the
+//! `access` module (who may read it), whatever the number of subscribers; then the row
+//! goes to the queues of the subscribers who may read it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use entity::{conversation, goal, message, profile, progress_metric, task};
 use sea_orm::sea_query::Condition;
-use sea_orm::sea_query::IntoIden;
 use sea_orm::{DatabaseConnection, EntityTrait, PrimaryKeyTrait, QueryFilter};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -39,139 +38,129 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
     let id = event.id;
     match event.topic {
         Topic::Message => {
-            fan_out::<message::Entity>(
-                db,
-                registry,
-                (id, message::Column::Id),
-                access::readable_messages,
-                |filter, row| *filter == Filter::MessagesOf(row.conversation_id),
-                Delivery::Message,
-            )
-            .await
+            let Some(row) = read::<message::Entity>(db, id, access::readable_messages).await?
+            else {
+                return Ok(());
+            };
+            let conversation = row.conversation_id;
+            let candidates = registry.candidates(|f| *f == Filter::MessagesOf(conversation));
+            if !candidates.is_empty() {
+                let readers = access::conversation_readers(db, conversation).await?;
+                send(
+                    registry,
+                    &candidates,
+                    &readers,
+                    Delivery::Message(Arc::new(row)),
+                );
+            }
         }
         Topic::Conversation => {
-            fan_out::<conversation::Entity>(
-                db,
+            let candidates = registry.candidates(|f| *f == Filter::Conversations);
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let Some(row) =
+                read::<conversation::Entity>(db, id, access::readable_conversations).await?
+            else {
+                return Ok(());
+            };
+            let readers = access::conversation_readers(db, id).await?;
+            send(
                 registry,
-                (id, conversation::Column::Id),
-                access::readable_conversations,
-                |filter, _| *filter == Filter::Conversations,
-                Delivery::Conversation,
-            )
-            .await
+                &candidates,
+                &readers,
+                Delivery::Conversation(Arc::new(row)),
+            );
         }
         Topic::Task => {
-            fan_out::<task::Entity>(
-                db,
+            let candidates = registry
+                .candidates(|f| matches!(f, Filter::Tasks(None)) || *f == Filter::Tasks(Some(id)));
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let Some(row) = read::<task::Entity>(db, id, access::own_tasks).await? else {
+                return Ok(());
+            };
+            let readers = access::own_row_readers(row.user_id);
+            send(
                 registry,
-                (id, task::Column::Id),
-                access::own_tasks,
-                |filter, row| {
-                    matches!(filter, Filter::Tasks(None)) || *filter == Filter::Tasks(Some(row.id))
-                },
-                Delivery::Task,
-            )
-            .await
+                &candidates,
+                &readers,
+                Delivery::Task(Arc::new(row)),
+            );
         }
         Topic::Goal => {
-            fan_out::<goal::Entity>(
-                db,
+            let candidates = registry.candidates(|f| *f == Filter::Goals);
+            let Some(row) = read::<goal::Entity>(db, id, access::own_goals).await? else {
+                return Ok(());
+            };
+            let readers = access::own_row_readers(row.user_id);
+            send(
                 registry,
-                (id, goal::Column::Id),
-                access::own_goals,
-                |filter, _| *filter == Filter::Goals,
-                Delivery::Goal,
-            )
-            .await
+                &candidates,
+                &readers,
+                Delivery::Goal(Arc::new(row)),
+            );
         }
         Topic::Progress => {
-            fan_out::<progress_metric::Entity>(
-                db,
+            let candidates = registry.candidates(|f| *f == Filter::Progress);
+            let Some(row) =
+                read::<progress_metric::Entity>(db, id, access::own_progress_metrics).await?
+            else {
+                return Ok(());
+            };
+            let readers = access::own_row_readers(row.user_id);
+            send(
                 registry,
-                (id, progress_metric::Column::Id),
-                access::own_progress_metrics,
-                |filter, _| *filter == Filter::Progress,
-                Delivery::Progress,
-            )
-            .await
+                &candidates,
+                &readers,
+                Delivery::Progress(Arc::new(row)),
+            );
         }
         Topic::Profile => {
-            fan_out::<profile::Entity>(
-                db,
+            let candidates = registry.candidates(|f| *f == Filter::Profile);
+            let Some(row) = read::<profile::Entity>(db, id, access::own_profile).await? else {
+                return Ok(());
+            };
+            let readers = access::own_row_readers(row.id);
+            send(
                 registry,
-                (id, profile::Column::Id),
-                access::own_profile,
-                |filter, _| *filter == Filter::Profile,
-                Delivery::Profile,
-            )
-            .await
+                &candidates,
+                &readers,
+                Delivery::Profile(Arc::new(row)),
+            );
         }
-    }
-}
-
-/// Reads the row once (as the service role sees it, through the `access` module like
-/// every read), finds the subscribers whose filter `accepts` it, asks `access` which of
-/// them may read it under `readable`, and queues it for those.
-async fn fan_out<E>(
-    db: &DatabaseConnection,
-    registry: &Registry,
-    (id, id_column): (Uuid, E::Column),
-    readable: fn(&Viewer) -> Condition,
-    accepts: impl Fn(&Filter, &E::Model) -> bool,
-    wrap: fn(Arc<E::Model>) -> Delivery,
-) -> AppResult<()>
-where
-    E: EntityTrait,
-    E::PrimaryKey: PrimaryKeyTrait<ValueType = Uuid>,
-    E::Column: IntoIden + Copy,
-{
-    let Some(row) = E::find_by_id(id)
-        .filter(readable(&Viewer::Service))
-        .one(db)
-        .await?
-    else {
-        return Ok(());
-    };
-    let candidates = registry.candidates(|filter| accepts(filter, &row));
-    let allowed = allowed(&candidates, |viewers| {
-        access::readers::<E, _>(db, id_column, id, viewers, readable)
-    })
-    .await?;
-    let delivery = wrap(Arc::new(row));
-    for candidate in allowed {
-        registry.deliver(candidate.id, delivery.clone());
     }
     Ok(())
 }
 
-/// Who may be told: one access check per distinct viewer (a user's many connections share
-/// one), asked of the `access` module for all of them at once.
-async fn allowed<F, Fut>(candidates: &[Candidate], check: F) -> AppResult<Vec<&Candidate>>
+/// The row as the dispatcher sees it: the service role's view, through the `access` module
+/// like every read.
+async fn read<E>(
+    db: &DatabaseConnection,
+    id: Uuid,
+    readable: fn(&Viewer) -> Condition,
+) -> AppResult<Option<E::Model>>
 where
-    F: FnOnce(Vec<Viewer>) -> Fut,
-    Fut: std::future::Future<Output = AppResult<Vec<bool>>>,
+    E: EntityTrait,
+    E::PrimaryKey: PrimaryKeyTrait<ValueType = Uuid>,
 {
-    if candidates.is_empty() {
-        return Ok(Vec::new());
+    Ok(E::find_by_id(id)
+        .filter(readable(&Viewer::Service))
+        .one(db)
+        .await?)
+}
+
+/// Queues the row for the candidates the `access` module's readers admit.
+fn send(
+    registry: &Registry,
+    candidates: &[Candidate],
+    readers: &access::Readers,
+    delivery: Delivery,
+) {
+    for candidate in candidates {
+        if readers.may_read(&candidate.viewer) {
+            registry.deliver(candidate.id, delivery.clone());
+        }
     }
-    let mut index: HashMap<access::ViewerKey, usize> = HashMap::new();
-    let mut viewers = Vec::new();
-    let positions: Vec<usize> = candidates
-        .iter()
-        .map(|c| {
-            *index
-                .entry(access::ViewerKey::of(&c.viewer))
-                .or_insert_with(|| {
-                    viewers.push(c.viewer.clone());
-                    viewers.len() - 1
-                })
-        })
-        .collect();
-    let may_read = check(viewers).await?;
-    Ok(candidates
-        .iter()
-        .zip(positions)
-        .filter(|(_, at)| may_read.get(*at).copied().unwrap_or(false))
-        .map(|(c, _)| c)
-        .collect())
 }

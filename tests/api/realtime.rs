@@ -351,8 +351,8 @@ on_both!(
         for socket in &mut sockets {
             assert_eq!(socket.data("m").await["messageAdded"]["content"], "watched");
         }
-        // Delivering to five subscribers: one read of the message, one access statement for
-        // the two distinct viewers, and the nested `conversation` field once per subscriber.
+        // Delivering to five subscribers: one read of the message, one statement asking who
+        // may read its conversation, and the nested `conversation` field once per subscriber.
         let watched = app.statement_count() - before;
         assert_eq!(watched - unwatched, 2 + 5);
     }
@@ -819,3 +819,79 @@ async fn a_slow_consumer_is_dropped_postgres() {
         slow_consumer_is_dropped(app).await;
     }
 }
+
+fn viewer_of(user: &User) -> confab::auth::Viewer {
+    confab::auth::Viewer::User(confab::auth::UserClaims {
+        id: user.id,
+        email: Some(user.email.clone()),
+        is_anonymous: false,
+    })
+}
+
+/// The dispatcher's question (who may read this conversation?) and the queries' condition
+/// (which conversations may this viewer read?) must agree, before and after a member leaves.
+async fn readers_agree_with_readable_conversations(app: &TestApp, users: &[&User], chats: &[Uuid]) {
+    let mut viewers: Vec<confab::auth::Viewer> = users.iter().map(|u| viewer_of(u)).collect();
+    viewers.push(confab::auth::Viewer::Anonymous);
+    viewers.push(confab::auth::Viewer::Service);
+    let mut readable_pairs = 0;
+    for chat in chats {
+        let readers = confab::access::conversation_readers(&app.db, *chat)
+            .await
+            .unwrap();
+        for viewer in &viewers {
+            let readable = confab::conversations::find_readable(&app.db, viewer, *chat)
+                .await
+                .unwrap()
+                .is_some();
+            assert_eq!(readers.may_read(viewer), readable, "{viewer:?} on {chat}");
+            readable_pairs += usize::from(readable);
+        }
+    }
+    assert!(readable_pairs > chats.len(), "the fixture has shared chats");
+}
+
+on_both!(
+    conversation_readers_mirror_readable_conversations,
+    |app: TestApp| async move {
+        let owner = harness::user("owner");
+        let admin = harness::user("admin");
+        let member = harness::user("member");
+        let outsider = harness::user("outsider");
+        let team = create_team(&app, &owner, "Crew").await;
+        add_member(&app, &owner, team, &admin).await;
+        app.ok(
+        &owner,
+        "mutation($t: UUID!, $u: UUID!) { updateTeamMember(teamId: $t, userId: $u, role: ADMIN) { role } }",
+        json!({ "t": team, "u": admin.id }),
+    )
+    .await;
+        add_member(&app, &owner, team, &member).await;
+        app.ok(&outsider, "{ viewer { id } }", json!({})).await;
+        let team_chat = team_chat(&app, &owner, team).await;
+        let team_project = app
+            .ok(
+                &admin,
+                "{ viewer { projects { nodes { id } } } }",
+                json!({}),
+            )
+            .await["viewer"]["projects"]["nodes"][0]["id"]
+            .clone();
+        let admins_chat = app
+            .create_chat(&admin, "Admin's", Some(uuid(&team_project)))
+            .await;
+        let public = app.create_project(&owner, "Public", true).await;
+        let in_public = app.create_chat(&owner, "In public", Some(public)).await;
+        let private = app.create_chat(&outsider, "Private", None).await;
+        let users = [&owner, &admin, &member, &outsider];
+        let chats = [team_chat, admins_chat, in_public, private];
+        readers_agree_with_readable_conversations(&app, &users, &chats).await;
+        app.ok(
+            &owner,
+            "mutation($t: UUID!, $u: UUID!) { removeTeamMember(teamId: $t, userId: $u) }",
+            json!({ "t": team, "u": member.id }),
+        )
+        .await;
+        readers_agree_with_readable_conversations(&app, &users, &chats).await;
+    }
+);
