@@ -6,7 +6,7 @@
 //! `authorization` or `authToken`) or the upgrade request's headers; close codes as the
 //! graphql-ws protocol says (4403 for a refused token, where async-graphql sends 1002;
 //! 4401 for a subscribe before the handshake; 4408 when no `connection_init` arrives in
-//! time); a close with 4403 when the token expires; keep-alive pings; and per operation
+//! time; 4409 for a reused operation id); a close with 4403 when the token expires; keep-alive pings; and per operation
 //! the same request data an HTTP request gets (viewer, fresh loaders, page limits).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,17 +134,23 @@ async fn serve(
     from_headers: Result<(Viewer, Option<u64>), String>,
 ) {
     let (mut sink, source) = socket.split();
-    let input = source
-        .take_while(|message| {
-            std::future::ready(matches!(message, Ok(m) if !matches!(m, Message::Close(_))))
-        })
-        .filter_map(|message| {
-            std::future::ready(match message {
-                Ok(Message::Text(text)) => Some(Bytes::copy_from_slice(text.as_bytes())),
-                Ok(Message::Binary(bytes)) => Some(bytes),
-                _ => None,
+    let operations = Arc::new(Operations::default());
+    let watched = operations.clone();
+    let input =
+        source
+            .take_while(|message| {
+                std::future::ready(matches!(message, Ok(m) if !matches!(m, Message::Close(_))))
             })
-        });
+            .filter_map(move |message| {
+                let bytes = match message {
+                    Ok(Message::Text(text)) => Some(Bytes::copy_from_slice(text.as_bytes())),
+                    Ok(Message::Binary(bytes)) => Some(bytes),
+                    _ => None,
+                };
+                std::future::ready(bytes.filter(|bytes| {
+                    protocol != WebSocketProtocols::GraphQLWS || watched.admit(bytes)
+                }))
+            });
     let session = Arc::new(Session::default());
     let executor = ConnectionExecutor {
         state: state.clone(),
@@ -200,6 +206,7 @@ async fn serve(
         tokio::select! {
             out = engine.next() => match out {
                 Some(WsMessage::Text(text)) => {
+                    operations.observe_server(&text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }
@@ -210,6 +217,10 @@ async fn serve(
                 }
                 None => break Some((1000, "bye".to_owned())),
             },
+            _ = operations.duplicate.notified() => {
+                let id = operations.duplicate_id();
+                break Some((4409, truncate(format!("Subscriber for {id} already exists"))));
+            }
             _ = keepalive.tick(), if accepted.is_some() => {
                 if sink.send(Message::Text(ping.into())).await.is_err() {
                     return;
@@ -232,6 +243,73 @@ async fn serve(
         .ok();
     }
     sink.close().await.ok();
+}
+
+/// The operation ids in use on a `graphql-transport-ws` connection: the protocol closes
+/// the connection with 4409 when a client reuses the id of an active operation, where
+/// async-graphql would silently replace the operation.
+#[derive(Default)]
+struct Operations {
+    active: Mutex<std::collections::HashSet<String>>,
+    duplicate_id: Mutex<String>,
+    duplicate: tokio::sync::Notify,
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+}
+
+impl Operations {
+    fn active(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.active
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a client message may go on to the protocol engine.
+    fn admit(&self, bytes: &[u8]) -> bool {
+        let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(bytes) else {
+            return true;
+        };
+        match kind.as_str() {
+            "subscribe" => {
+                if self.active().insert(id.clone()) {
+                    return true;
+                }
+                *self
+                    .duplicate_id
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = id;
+                self.duplicate.notify_one();
+                false
+            }
+            "complete" => {
+                self.active().remove(&id);
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Notes operations the server ended (`complete`, `error`).
+    fn observe_server(&self, text: &str) {
+        if !(text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#)) {
+            return;
+        }
+        if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(text) {
+            self.active().remove(&id);
+        }
+    }
+
+    fn duplicate_id(&self) -> String {
+        self.duplicate_id
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
 
 /// The graphql-ws protocol's close codes where async-graphql's differ.

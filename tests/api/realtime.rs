@@ -496,6 +496,20 @@ on_both!(
         );
         let complete = socket.next().await.unwrap();
         assert_eq!(complete, json!({ "id": "q", "type": "complete" }));
+        // An id may be reused once its operation is over; reusing an active one closes
+        // the connection with 4409.
+        socket.subscribe("q", CONVERSATIONS, json!({})).await;
+        app.wait_for_subscriptions(1).await;
+        socket.subscribe("q", CONVERSATIONS, json!({})).await;
+        let closed = socket.closed().await;
+        assert_eq!(
+            closed,
+            Closed {
+                code: 4409,
+                reason: "Subscriber for q already exists".to_owned()
+            }
+        );
+        app.wait_for_subscriptions(0).await;
     }
 );
 
