@@ -75,60 +75,55 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
         Topic::Task => {
             let candidates = registry
                 .candidates(|f| matches!(f, Filter::Tasks(None)) || *f == Filter::Tasks(Some(id)));
-            if candidates.is_empty() {
-                return Ok(());
-            }
-            let Some(row) = read::<task::Entity>(db, id, access::own_tasks).await? else {
-                return Ok(());
-            };
-            let readers = access::own_row_readers(row.user_id);
-            send(
+            owned_row::<task::Entity>(
+                db,
                 registry,
-                &candidates,
-                &readers,
-                Delivery::Task(Arc::new(row)),
-            );
+                candidates,
+                id,
+                access::own_tasks,
+                |t| t.user_id,
+                Delivery::Task,
+            )
+            .await?;
         }
         Topic::Goal => {
             let candidates = registry.candidates(|f| *f == Filter::Goals);
-            let Some(row) = read::<goal::Entity>(db, id, access::own_goals).await? else {
-                return Ok(());
-            };
-            let readers = access::own_row_readers(row.user_id);
-            send(
+            owned_row::<goal::Entity>(
+                db,
                 registry,
-                &candidates,
-                &readers,
-                Delivery::Goal(Arc::new(row)),
-            );
+                candidates,
+                id,
+                access::own_goals,
+                |g| g.user_id,
+                Delivery::Goal,
+            )
+            .await?;
         }
         Topic::Progress => {
             let candidates = registry.candidates(|f| *f == Filter::Progress);
-            let Some(row) =
-                read::<progress_metric::Entity>(db, id, access::own_progress_metrics).await?
-            else {
-                return Ok(());
-            };
-            let readers = access::own_row_readers(row.user_id);
-            send(
+            owned_row::<progress_metric::Entity>(
+                db,
                 registry,
-                &candidates,
-                &readers,
-                Delivery::Progress(Arc::new(row)),
-            );
+                candidates,
+                id,
+                access::own_progress_metrics,
+                |p| p.user_id,
+                Delivery::Progress,
+            )
+            .await?;
         }
         Topic::Profile => {
             let candidates = registry.candidates(|f| *f == Filter::Profile);
-            let Some(row) = read::<profile::Entity>(db, id, access::own_profile).await? else {
-                return Ok(());
-            };
-            let readers = access::own_row_readers(row.id);
-            send(
+            owned_row::<profile::Entity>(
+                db,
                 registry,
-                &candidates,
-                &readers,
-                Delivery::Profile(Arc::new(row)),
-            );
+                candidates,
+                id,
+                access::own_profile,
+                |p| p.id,
+                Delivery::Profile,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -149,6 +144,32 @@ where
         .filter(readable(&Viewer::Service))
         .one(db)
         .await?)
+}
+
+/// A row keyed by its user (tasks, goals, progress, profile): read once, then queued for
+/// the candidates `access::own_row_readers` admits.
+async fn owned_row<E>(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    candidates: Vec<Candidate>,
+    id: Uuid,
+    readable: fn(&Viewer) -> Condition,
+    owner: fn(&E::Model) -> Uuid,
+    wrap: fn(Arc<E::Model>) -> Delivery,
+) -> AppResult<()>
+where
+    E: EntityTrait,
+    E::PrimaryKey: PrimaryKeyTrait<ValueType = Uuid>,
+{
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let Some(row) = read::<E>(db, id, readable).await? else {
+        return Ok(());
+    };
+    let readers = access::own_row_readers(owner(&row));
+    send(registry, &candidates, &readers, wrap(Arc::new(row)));
+    Ok(())
 }
 
 /// Queues the row for the candidates the `access` module's readers admit.

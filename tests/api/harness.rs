@@ -296,6 +296,17 @@ impl TestApp {
         uuid(&data["createProject"]["id"])
     }
 
+    pub async fn create_team(&self, owner: &User, name: &str) -> Uuid {
+        let data = self
+            .ok(
+                owner,
+                "mutation($n: String!) { createTeam(name: $n) { id } }",
+                json!({ "n": name }),
+            )
+            .await;
+        uuid(&data["createTeam"]["id"])
+    }
+
     pub async fn create_chat(&self, user: &User, title: &str, project: Option<Uuid>) -> Uuid {
         let data = self
             .ok(

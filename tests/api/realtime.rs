@@ -19,17 +19,6 @@ const CONVERSATIONS: &str = "subscription { conversationUpdated { id title messa
 /// Long enough for an event that is coming to have come.
 const SETTLE: Duration = Duration::from_millis(400);
 
-async fn create_team(app: &TestApp, owner: &User, name: &str) -> Uuid {
-    let data = app
-        .ok(
-            owner,
-            "mutation($n: String!) { createTeam(name: $n) { id } }",
-            json!({ "n": name }),
-        )
-        .await;
-    uuid(&data["createTeam"]["id"])
-}
-
 async fn add_member(app: &TestApp, owner: &User, team: Uuid, who: &User) {
     app.ok(who, "{ viewer { id } }", json!({})).await;
     let data = app
@@ -197,7 +186,7 @@ on_both!(
     |app: TestApp| async move {
         let owner = harness::user("owner");
         let member = harness::user("member");
-        let team = create_team(&app, &owner, "Crew").await;
+        let team = app.create_team(&owner, "Crew").await;
         add_member(&app, &owner, team, &member).await;
         let chat = team_chat(&app, &owner, team).await;
 
@@ -328,7 +317,7 @@ on_both!(
     |app: TestApp| async move {
         let owner = harness::user("owner");
         let member = harness::user("member");
-        let team = create_team(&app, &owner, "Crew").await;
+        let team = app.create_team(&owner, "Crew").await;
         add_member(&app, &owner, team, &member).await;
         let chat = team_chat(&app, &owner, team).await;
         // The cost of a send nobody watches, before anyone subscribes.
@@ -684,7 +673,7 @@ async fn a_write_on_one_gateway_process_reaches_a_subscriber_on_another() {
     };
     let alice = harness::user("alice");
     let bob = harness::user("bob");
-    let team = create_team(&app, &alice, "Crew").await;
+    let team = app.create_team(&alice, "Crew").await;
     add_member(&app, &alice, team, &bob).await;
     let chat = team_chat(&app, &alice, team).await;
     let private = app.create_chat(&alice, "Private", None).await;
@@ -872,7 +861,7 @@ on_both!(
         let admin = harness::user("admin");
         let member = harness::user("member");
         let outsider = harness::user("outsider");
-        let team = create_team(&app, &owner, "Crew").await;
+        let team = app.create_team(&owner, "Crew").await;
         add_member(&app, &owner, team, &admin).await;
         app.ok(
         &owner,

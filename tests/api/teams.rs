@@ -6,17 +6,6 @@ use uuid::Uuid;
 use crate::harness::{self, uuid, TestApp, User};
 use crate::on_both;
 
-async fn create_team(app: &TestApp, owner: &User, name: &str) -> Uuid {
-    let data = app
-        .ok(
-            owner,
-            "mutation($n: String!) { createTeam(name: $n) { id } }",
-            json!({ "n": name }),
-        )
-        .await;
-    uuid(&data["createTeam"]["id"])
-}
-
 /// Signs the user in once (so their profile exists) and adds them to the team.
 async fn add(app: &TestApp, by: &User, team: Uuid, who: &User, role: &str) -> Value {
     app.ok(who, "{ viewer { id } }", json!({})).await;
@@ -226,7 +215,7 @@ on_both!(team_projects_follow_roles, |app: TestApp| async move {
     let admin = harness::user("admin");
     let member = harness::user("member");
     let outsider = harness::user("outsider");
-    let team = create_team(&app, &owner, "Studio").await;
+    let team = app.create_team(&owner, "Studio").await;
     add(&app, &owner, team, &admin, "ADMIN").await;
     add(&app, &owner, team, &member, "MEMBER").await;
     // Any member may create a project in their team; they own it.
@@ -408,7 +397,7 @@ on_both!(
     |app: TestApp| async move {
         let owner = harness::user("owner");
         let outsider = harness::user("outsider");
-        let team = create_team(&app, &owner, "Private team").await;
+        let team = app.create_team(&owner, "Private team").await;
         let project = team_project(&app, &owner, team, "Public in team").await;
         app.ok(
             &owner,
@@ -467,8 +456,8 @@ on_both!(
 on_both!(default_team_rename_and_delete, |app: TestApp| async move {
     let owner = harness::user("owner");
     let admin = harness::user("admin");
-    let first = create_team(&app, &owner, "First").await;
-    let second = create_team(&app, &owner, "Second").await;
+    let first = app.create_team(&owner, "First").await;
+    let second = app.create_team(&owner, "Second").await;
     add(&app, &owner, second, &admin, "ADMIN").await;
     let defaults = "{ viewer { teams { nodes { name members { nodes { userId isDefault } } } } } }";
     let own_default = |data: &Value, owner: Uuid| -> Vec<(String, bool)> {
@@ -566,8 +555,8 @@ on_both!(
         let owner = harness::user("owner");
         let early = harness::user("early");
         let late = harness::user("late");
-        let shared = create_team(&app, &owner, "Shared").await;
-        let solo = create_team(&app, &owner, "Solo").await;
+        let shared = app.create_team(&owner, "Shared").await;
+        let solo = app.create_team(&owner, "Solo").await;
         add(&app, &owner, shared, &early, "MEMBER").await;
         add(&app, &owner, shared, &late, "ADMIN").await;
         let kept = team_project(&app, &early, shared, "Early's").await;
@@ -610,7 +599,7 @@ on_both!(
     |app: TestApp| async move {
         let a = harness::user("a");
         let b = harness::user("b");
-        let team = create_team(&app, &a, "Two owners").await;
+        let team = app.create_team(&a, "Two owners").await;
         add(&app, &a, team, &b, "OWNER").await;
         let demote = "mutation($t: UUID!, $u: UUID!) { updateTeamMember(teamId: $t, userId: $u, role: MEMBER) { role } }";
         let (ra, rb) = tokio::join!(
