@@ -6,7 +6,8 @@
 //! `authorization` or `authToken`) or the upgrade request's headers; close codes as the
 //! graphql-ws protocol says (4403 for a refused token, where async-graphql sends 1002;
 //! 4401 for a subscribe before the handshake; 4408 when no `connection_init` arrives in
-//! time; 4409 for a reused operation id); a close with 4403 when the token expires; keep-alive pings; and per operation
+//! time; 4409 for a reused operation id); the `error` message for an operation refused
+//! before it runs; a close with 4403 when the token expires; keep-alive pings; and per operation
 //! the same request data an HTTP request gets (viewer, fresh loaders, page limits).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -206,6 +207,13 @@ async fn serve(
         tokio::select! {
             out = engine.next() => match out {
                 Some(WsMessage::Text(text)) => {
+                    let text = match protocol {
+                        WebSocketProtocols::GraphQLWS => match operations.rewrite(text) {
+                            Some(text) => text,
+                            None => continue,
+                        },
+                        WebSocketProtocols::SubscriptionsTransportWS => text,
+                    };
                     operations.observe_server(&text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         return;
@@ -251,6 +259,9 @@ async fn serve(
 #[derive(Default)]
 struct Operations {
     active: Mutex<std::collections::HashSet<String>>,
+    /// Operations refused before execution: their `complete` is not sent, the `error`
+    /// message ends them.
+    refused: Mutex<std::collections::HashSet<String>>,
     duplicate_id: Mutex<String>,
     duplicate: tokio::sync::Notify,
 }
@@ -302,6 +313,52 @@ impl Operations {
         if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(text) {
             self.active().remove(&id);
         }
+    }
+
+    /// The protocol's `error` message for an operation refused before it ran (a document
+    /// that does not parse or validate, or is too deep or complex), where async-graphql
+    /// sends `next` with the errors and then `complete`; None for a message to drop.
+    fn rewrite(&self, text: String) -> Option<String> {
+        const PRE_EXECUTION: [&str; 3] = [
+            "GRAPHQL_PARSE_FAILED",
+            "GRAPHQL_VALIDATION_FAILED",
+            "QUERY_TOO_COMPLEX",
+        ];
+        if text.starts_with(r#"{"type":"complete""#) {
+            if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(&text) {
+                let mut refused = self
+                    .refused
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if refused.remove(&id) {
+                    return None;
+                }
+            }
+            return Some(text);
+        }
+        if !text.starts_with(r#"{"type":"next""#) || !text.contains(r#""data":null"#) {
+            return Some(text);
+        }
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Some(text);
+        };
+        let errors = &message["payload"]["errors"];
+        let refused_before_running = errors.as_array().is_some_and(|errors| {
+            !errors.is_empty()
+                && errors.iter().all(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .is_some_and(|code| PRE_EXECUTION.contains(&code))
+                })
+        });
+        let Some(id) = message["id"].as_str().filter(|_| refused_before_running) else {
+            return Some(text);
+        };
+        self.refused
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id.to_owned());
+        Some(serde_json::json!({ "type": "error", "id": id, "payload": errors }).to_string())
     }
 
     fn duplicate_id(&self) -> String {

@@ -556,8 +556,15 @@ async fn subscriptions_obey_the_limits() {
             json!({ "c": Uuid::new_v4() }),
         )
         .await;
-    let code = other.error_code("deep").await;
-    assert_eq!(code, "QUERY_TOO_COMPLEX");
+    assert_eq!(other.refusal_code("deep").await, "QUERY_TOO_COMPLEX");
+    // A document that does not validate is refused the same way; the connection stays.
+    other
+        .subscribe("bad", "subscription { noSuchField }", json!({}))
+        .await;
+    assert_eq!(other.refusal_code("bad").await, "GRAPHQL_VALIDATION_FAILED");
+    other.subscribe("ok", CONVERSATIONS, json!({})).await;
+    app.wait_for_subscriptions(3).await;
+    other.quiet_for(Duration::from_millis(200)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -572,7 +579,7 @@ async fn subscriptions_obey_the_complexity_limit() {
             json!({ "c": Uuid::new_v4() }),
         )
         .await;
-    assert_eq!(socket.error_code("wide").await, "QUERY_TOO_COMPLEX");
+    assert_eq!(socket.refusal_code("wide").await, "QUERY_TOO_COMPLEX");
 }
 
 /// A `confab serve` process of the built binary; killed when dropped.

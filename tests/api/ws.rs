@@ -190,6 +190,20 @@ impl Ws {
         code
     }
 
+    /// The `extensions.code` of the protocol `error` message that refuses operation `id`
+    /// before it runs (graphql-transport-ws; no `complete` follows).
+    pub async fn refusal_code(&mut self, id: &str) -> String {
+        let message = self
+            .next_of(id)
+            .await
+            .unwrap_or_else(|| panic!("operation {id} got nothing within {PATIENCE:?}"));
+        assert_eq!(message["type"], "error", "{message}");
+        message["payload"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {message}"))
+            .to_owned()
+    }
+
     /// Asserts that nothing but keep-alives arrives for `wait`.
     pub async fn quiet_for(&mut self, wait: Duration) {
         if let Some(message) = self.next_within(wait).await {
