@@ -101,6 +101,8 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
 struct Session {
     viewer: Mutex<Option<(Viewer, Option<Instant>)>>,
     refused: AtomicBool,
+    /// `connection_init` failed on the server's side (the database), not the client's.
+    failed: AtomicBool,
 }
 
 impl Session {
@@ -126,6 +128,7 @@ fn payload_token(payload: &serde_json::Value) -> Option<&str> {
     ["Authorization", "authorization", "authToken"]
         .iter()
         .find_map(|key| payload.get(key).and_then(|v| v.as_str()))
+        .filter(|token| !token.trim().is_empty())
 }
 
 async fn serve(
@@ -183,6 +186,7 @@ async fn serve(
                     crate::profiles::ensure_user(&init_state.db, user, init_state.signup_credits)
                         .await
                 {
+                    init_session.failed.store(true, Ordering::SeqCst);
                     let err: async_graphql::Error = err.into();
                     return Err(err);
                 }
@@ -373,6 +377,9 @@ impl Operations {
 fn close_code(session: &Session, code: u16, reason: String) -> (u16, String) {
     match code {
         1002 if session.refused.load(Ordering::SeqCst) => (4403, truncate(reason)),
+        1002 if session.failed.load(Ordering::SeqCst) => (1011, "internal error".to_owned()),
+        // A message that is not JSON or not a protocol message.
+        1002 => (4400, truncate(reason)),
         1011 => (4401, "Unauthorized".to_owned()),
         _ => (code, truncate(reason)),
     }

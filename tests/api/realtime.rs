@@ -378,6 +378,15 @@ on_both!(
         socket.init(json!({})).await;
         assert_eq!(socket.closed().await.code, 4403);
 
+        // An empty token in the payload is no token: the upgrade request's header counts.
+        let mut socket = ws::open(&app.url, ws::TRANSPORT_WS, Some(&alice.token)).await;
+        socket.init(json!({ "Authorization": "" })).await;
+        assert_eq!(socket.next().await.unwrap()["type"], "connection_ack");
+        socket.subscribe("m", MESSAGES, json!({ "c": chat })).await;
+        app.wait_for_subscriptions(1).await;
+        drop(socket);
+        app.wait_for_subscriptions(0).await;
+
         // Each good form of the token works: payload keys and the upgrade header.
         for payload in [
             json!({ "Authorization": format!("Bearer {}", alice.token) }),
@@ -465,6 +474,10 @@ on_both!(
         let mut socket = ws::open(&app.url, ws::TRANSPORT_WS, None).await;
         socket.subscribe("1", CONVERSATIONS, json!({})).await;
         assert_eq!(socket.closed().await.code, 4401);
+        // A message that is not a protocol message: 4400.
+        let mut socket = ws::connect(&app.url, json!({})).await;
+        socket.send(json!({ "type": "no-such-type" })).await;
+        assert_eq!(socket.closed().await.code, 4400);
         // A second connection_init: 4429.
         let mut socket = ws::connect(&app.url, json!({})).await;
         socket.init(json!({})).await;
