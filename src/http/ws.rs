@@ -205,6 +205,7 @@ async fn serve(
     let init_deadline = Instant::now() + state.ws.init_timeout;
     let mut keepalive =
         tokio::time::interval_at(Instant::now() + state.ws.keepalive, state.ws.keepalive);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let close = loop {
         let accepted = session.viewer();
         let expires = accepted.as_ref().and_then(|(_, expires)| *expires);
