@@ -5,20 +5,20 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::{Event, CHANNEL, LISTENER_APPLICATION_NAME};
 
-/// Starts listening; resolves once the first `LISTEN` is in place (or the first attempt
-/// failed: the loop keeps trying in the background).
-pub async fn start(
+/// Starts listening in the background. The returned receiver turns `true` once the first
+/// attempt is over (listening, or failed and retrying in the background).
+pub fn start(
     url: String,
     events: mpsc::UnboundedSender<Vec<Event>>,
     stop: watch::Receiver<()>,
-) {
-    let (ready_tx, ready_rx) = oneshot::channel();
+) -> watch::Receiver<bool> {
+    let (ready_tx, ready_rx) = watch::channel(false);
     tokio::spawn(listen(url, events, stop, ready_tx));
-    ready_rx.await.ok();
+    ready_rx
 }
 
 async fn connect(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
@@ -39,9 +39,8 @@ async fn listen(
     url: String,
     events: mpsc::UnboundedSender<Vec<Event>>,
     mut stop: watch::Receiver<()>,
-    ready: oneshot::Sender<()>,
+    ready: watch::Sender<bool>,
 ) {
-    let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = tokio::select! {
@@ -56,9 +55,7 @@ async fn listen(
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot listen for realtime events; retrying");
-                if let Some(ready) = ready.take() {
-                    ready.send(()).ok();
-                }
+                ready.send_replace(true);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,
@@ -67,9 +64,7 @@ async fn listen(
                 continue;
             }
         };
-        if let Some(ready) = ready.take() {
-            ready.send(()).ok();
-        }
+        ready.send_replace(true);
         loop {
             let received = tokio::select! {
                 received = listener.try_recv() => received,

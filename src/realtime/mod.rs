@@ -23,7 +23,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, Mutex, OnceCell};
+use tokio::sync::{mpsc, watch, Mutex};
 use uuid::Uuid;
 
 pub use registry::{Delivery, Filter, Subscription};
@@ -149,64 +149,53 @@ pub struct RealtimeLimits {
 }
 
 /// One gateway's realtime hub: the subscriber registry, its dispatcher and, on Postgres,
-/// the `LISTEN` connection.
+/// the `LISTEN` connection (opened at start, so that a gateway listens before its first
+/// subscriber arrives).
 #[derive(Clone)]
 pub struct Realtime {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    db: DatabaseConnection,
-    database_url: String,
     registry: Arc<registry::Registry>,
     limits: RealtimeLimits,
     /// Events for the dispatcher (SQLite commits and the Postgres listener).
     local: mpsc::UnboundedSender<Vec<Event>>,
     commit_order: Mutex<()>,
-    /// Set once the Postgres listener is listening.
-    listening: OnceCell<()>,
+    /// On Postgres: whether the listener has made its first attempt to LISTEN.
+    listening: Option<watch::Receiver<bool>>,
     /// Dropped with the hub: stops the listener.
-    _stop: tokio::sync::watch::Sender<()>,
-    stop: tokio::sync::watch::Receiver<()>,
+    _stop: watch::Sender<()>,
 }
 
 impl Realtime {
-    /// A hub on `db`; its dispatcher starts now, a Postgres listener with the first
-    /// subscription.
+    /// A hub on `db`: its dispatcher starts now, and on Postgres its `LISTEN` connection.
     pub fn start(db: DatabaseConnection, database_url: &str, limits: RealtimeLimits) -> Self {
         let (local, events) = mpsc::unbounded_channel();
         let registry = Arc::new(registry::Registry::default());
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+        let (stop_tx, stop_rx) = watch::channel(());
         tokio::spawn(dispatch::run(db.clone(), registry.clone(), events));
+        let listening = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| listener::start(database_url.to_owned(), local.clone(), stop_rx));
         Realtime {
             inner: Arc::new(Inner {
-                db,
-                database_url: database_url.to_owned(),
                 registry,
                 limits,
                 local,
                 commit_order: Mutex::new(()),
-                listening: OnceCell::new(),
+                listening,
                 _stop: stop_tx,
-                stop: stop_rx,
             }),
         }
     }
 
     /// Registers a subscriber; its events arrive on the returned stream. On Postgres this
-    /// waits until this gateway listens for notifications.
+    /// first waits for the gateway's first attempt to LISTEN.
     pub async fn subscribe(&self, viewer: Viewer, filter: Filter) -> Subscription {
-        if self.inner.db.get_database_backend() == DbBackend::Postgres {
-            self.inner
-                .listening
-                .get_or_init(|| {
-                    listener::start(
-                        self.inner.database_url.clone(),
-                        self.inner.local.clone(),
-                        self.inner.stop.clone(),
-                    )
-                })
-                .await;
+        if let Some(listening) = &self.inner.listening {
+            let mut listening = listening.clone();
+            // An Err means the listener task is gone (the hub is shutting down).
+            let _ = listening.wait_for(|ready| *ready).await;
         }
         self.inner
             .registry
