@@ -19,7 +19,7 @@ use crate::error::AppResult;
 pub async fn run(
     db: DatabaseConnection,
     registry: Arc<Registry>,
-    mut events: mpsc::UnboundedReceiver<Vec<Event>>,
+    mut events: mpsc::Receiver<Vec<Event>>,
 ) {
     while let Some(batch) = events.recv().await {
         for event in batch {

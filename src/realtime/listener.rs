@@ -13,7 +13,7 @@ use super::{Event, CHANNEL, LISTENER_APPLICATION_NAME};
 /// attempt is over (listening, or failed and retrying in the background).
 pub fn start(
     url: String,
-    events: mpsc::UnboundedSender<Vec<Event>>,
+    events: mpsc::Sender<Vec<Event>>,
     stop: watch::Receiver<()>,
 ) -> watch::Receiver<bool> {
     let (ready_tx, ready_rx) = watch::channel(false);
@@ -37,7 +37,7 @@ async fn connect(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
 
 async fn listen(
     url: String,
-    events: mpsc::UnboundedSender<Vec<Event>>,
+    events: mpsc::Sender<Vec<Event>>,
     mut stop: watch::Receiver<()>,
     ready: watch::Sender<bool>,
 ) {
@@ -74,7 +74,9 @@ async fn listen(
                 Ok(Some(notification)) => {
                     match serde_json::from_str::<Vec<Event>>(notification.payload()) {
                         Ok(batch) => {
-                            if events.send(batch).is_err() {
+                            // Waits while the dispatcher is behind (Postgres keeps
+                            // the notifications meanwhile).
+                            if events.send(batch).await.is_err() {
                                 return;
                             }
                         }

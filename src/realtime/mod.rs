@@ -36,6 +36,10 @@ pub const CHANNEL: &str = "confab_events";
 /// The `application_name` of each gateway's `LISTEN` connection.
 pub const LISTENER_APPLICATION_NAME: &str = "confab-listener";
 
+/// Committed batches of events waiting for the dispatcher; beyond this, writers (SQLite)
+/// and the listener (Postgres) wait.
+const DISPATCH_BACKLOG: usize = 10_000;
+
 /// A NOTIFY payload must stay under 8000 bytes; an event takes at most about 60.
 const EVENTS_PER_NOTIFICATION: usize = 100;
 
@@ -133,7 +137,8 @@ pub async fn commit(txn: DatabaseTransaction, events: &[Event]) -> Result<(), Db
             // Held across commit and hand-over, so the bus sees commits in their order.
             let _order = hub.inner.commit_order.lock().await;
             txn.commit().await?;
-            hub.inner.local.send(events.to_vec()).ok();
+            // Waits while the dispatcher is behind: writers slow down, memory stays bounded.
+            hub.inner.local.send(events.to_vec()).await.ok();
             Ok(())
         }
         // Outside a request (the CLI): nobody can be subscribed.
@@ -160,7 +165,7 @@ struct Inner {
     registry: Arc<registry::Registry>,
     limits: RealtimeLimits,
     /// Events for the dispatcher (SQLite commits and the Postgres listener).
-    local: mpsc::UnboundedSender<Vec<Event>>,
+    local: mpsc::Sender<Vec<Event>>,
     commit_order: Mutex<()>,
     /// On Postgres: whether the listener has made its first attempt to LISTEN.
     listening: Option<watch::Receiver<bool>>,
@@ -171,7 +176,7 @@ struct Inner {
 impl Realtime {
     /// A hub on `db`: its dispatcher starts now, and on Postgres its `LISTEN` connection.
     pub fn start(db: DatabaseConnection, database_url: &str, limits: RealtimeLimits) -> Self {
-        let (local, events) = mpsc::unbounded_channel();
+        let (local, events) = mpsc::channel(DISPATCH_BACKLOG);
         let registry = Arc::new(registry::Registry::default());
         let (stop_tx, stop_rx) = watch::channel(());
         tokio::spawn(dispatch::run(db.clone(), registry.clone(), events));
