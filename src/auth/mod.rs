@@ -279,9 +279,7 @@ impl Authenticator {
 
     /// Accepts "<jwt>" or "Bearer <jwt>" (used for WebSocket connection_init payloads too).
     pub async fn viewer_from_token(&self, token: &str) -> Result<Viewer, AuthError> {
-        let token = token.trim();
-        let token = strip_bearer(token).unwrap_or(token);
-        self.verify(token).await
+        Ok(self.viewer_and_expiry_from_token(token).await?.0)
     }
 
     /// As [`viewer_from_token`](Self::viewer_from_token), with the token's expiry (seconds
@@ -293,10 +291,6 @@ impl Authenticator {
         let token = token.trim();
         let token = strip_bearer(token).unwrap_or(token);
         self.verify_with_expiry(token).await
-    }
-
-    async fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
-        Ok(self.verify_with_expiry(token).await?.0)
     }
 
     async fn verify_with_expiry(&self, token: &str) -> Result<(Viewer, u64), AuthError> {

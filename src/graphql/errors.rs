@@ -43,6 +43,24 @@ pub fn has_code(err: &ServerError) -> bool {
         .is_some_and(|ext| ext.get("code").is_some())
 }
 
+/// The error's `extensions.code`, or "" when it has none.
+pub fn code_of(err: &ServerError) -> String {
+    err.extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .map(|v| v.to_string().trim_matches('"').to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether an error with this code refused the operation before it ran (the document did
+/// not parse or validate, or is too deep or complex).
+pub fn is_pre_execution(code: &str) -> bool {
+    matches!(
+        code,
+        "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_TOO_COMPLEX"
+    )
+}
+
 pub fn with_code(mut err: ServerError, code: &str) -> ServerError {
     if !has_code(&err) {
         err.extensions

@@ -25,7 +25,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use crate::auth::{Authenticator, Viewer};
-use crate::graphql::errors::with_code;
+use crate::graphql::errors::{code_of, is_pre_execution, with_code};
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::{AppSchema, RequestCtx};
 use crate::paging::PageLimits;
@@ -353,17 +353,13 @@ async fn execute(
     if let Viewer::User(user) = &viewer {
         if let Err(err) = crate::profiles::ensure_user(&state.db, user, state.signup_credits).await
         {
+            let code = err.code();
+            // The conversion logs an internal cause and keeps it out of the message.
             let gql: async_graphql::Error = err.into();
-            let code = gql
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .map(|c| c.to_string().trim_matches('"').to_owned())
-                .unwrap_or_else(|| "INTERNAL".to_owned());
             return error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &gql.message,
-                &code,
+                code,
                 graphql_response,
             );
         }
@@ -386,33 +382,11 @@ async fn execute(
         state.limits,
         crate::realtime::HUB.scope(state.realtime.clone(), state.schema.execute(request)),
     );
-    let response = tasks.run(execution).await;
-    let errors: Vec<ServerError> = response
-        .errors
-        .iter()
-        .cloned()
-        .map(|e| with_code(e, "INTERNAL"))
-        .collect();
-    let mut pre_execution = false;
-    let mut parse_failed = false;
-    for err in &errors {
-        let code = err
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .map(|v| v.to_string().trim_matches('"').to_owned())
-            .unwrap_or_default();
-        parse_failed |= code == "GRAPHQL_PARSE_FAILED";
-        if matches!(
-            code.as_str(),
-            "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_TOO_COMPLEX"
-        ) {
-            pre_execution = true;
-        }
-        metrics::record_graphql_error(&code);
-    }
-    let mut response = response;
-    response.errors = errors;
+    let mut response = tasks.run(execution).await;
+    response.errors = coded_errors(std::mem::take(&mut response.errors));
+    let codes: Vec<String> = response.errors.iter().map(code_of).collect();
+    let parse_failed = codes.iter().any(|c| c == "GRAPHQL_PARSE_FAILED");
+    let pre_execution = codes.iter().any(|c| is_pre_execution(c));
     let status = if parse_failed || (graphql_response && pre_execution) {
         StatusCode::BAD_REQUEST
     } else {
@@ -427,6 +401,19 @@ async fn execute(
             graphql_response,
         ),
     }
+}
+
+/// Every error of a response with a code (`INTERNAL` where none was set), counted by code
+/// in the metrics: for HTTP and WebSocket operations alike.
+pub(crate) fn coded_errors(errors: Vec<ServerError>) -> Vec<ServerError> {
+    errors
+        .into_iter()
+        .map(|e| {
+            let e = with_code(e, "INTERNAL");
+            metrics::record_graphql_error(&code_of(&e));
+            e
+        })
+        .collect()
 }
 
 /// Whether the operation the request would run is a mutation.

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use crate::auth::Viewer;
-use crate::graphql::errors::with_code;
+use crate::graphql::errors::is_pre_execution;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::realtime::ConnectionSlots;
 use crate::graphql::RequestCtx;
@@ -324,11 +324,6 @@ impl Operations {
     /// that does not parse or validate, or is too deep or complex), where async-graphql
     /// sends `next` with the errors and then `complete`; None for a message to drop.
     fn rewrite(&self, text: String) -> Option<String> {
-        const PRE_EXECUTION: [&str; 3] = [
-            "GRAPHQL_PARSE_FAILED",
-            "GRAPHQL_VALIDATION_FAILED",
-            "QUERY_TOO_COMPLEX",
-        ];
         if text.starts_with(r#"{"type":"complete""#) {
             if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(&text) {
                 let mut refused = self
@@ -353,7 +348,7 @@ impl Operations {
                 && errors.iter().all(|e| {
                     e["extensions"]["code"]
                         .as_str()
-                        .is_some_and(|code| PRE_EXECUTION.contains(&code))
+                        .is_some_and(is_pre_execution)
                 })
         });
         let Some(id) = message["id"].as_str().filter(|_| refused_before_running) else {
@@ -442,16 +437,7 @@ impl Executor for ConnectionExecutor {
         tasks
             .drive_stream(scoped)
             .map(|mut response: Response| {
-                response.errors = response
-                    .errors
-                    .into_iter()
-                    .map(|e| with_code(e, "INTERNAL"))
-                    .collect();
-                for err in &response.errors {
-                    if let Some(code) = err.extensions.as_ref().and_then(|e| e.get("code")) {
-                        super::metrics::record_graphql_error(code.to_string().trim_matches('"'));
-                    }
-                }
+                response.errors = super::coded_errors(std::mem::take(&mut response.errors));
                 response
             })
             .boxed()
