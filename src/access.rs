@@ -205,6 +205,15 @@ pub enum ProjectAccess {
     Viewer,
 }
 
+/// The team whose role decides the viewer's access to `project` (see `project_access`):
+/// a team project, read by a user who does not own it. Otherwise no role is needed.
+pub fn deciding_team(viewer: &Viewer, project: &project::Model) -> Option<Uuid> {
+    match viewer {
+        Viewer::User(user) if user.id != project.owner_id => project.team_id,
+        _ => None,
+    }
+}
+
 /// The viewer's access to a project already known to be readable, given the viewer's
 /// role in the project's team (if it has one and the viewer is in it).
 pub fn project_access(
@@ -252,6 +261,11 @@ pub fn own_memberships(viewer: &Viewer) -> Condition {
         }
         _ => nothing(),
     }
+}
+
+/// Whether the viewer is the user `user` (a member leaving a team acts on themselves).
+pub fn is_viewer(viewer: &Viewer, user: Uuid) -> bool {
+    matches!(viewer, Viewer::User(claims) if claims.id == user)
 }
 
 /// What the viewer may do in a team, from their role (the service role acts as OWNER).

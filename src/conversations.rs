@@ -292,11 +292,7 @@ pub async fn create_conversation(
     let txn = db::begin_write(db).await?;
     if let Some(project_id) = input.project_id {
         let project = crate::projects::find_editable(&txn, viewer, project_id).await?;
-        if project.status == entity::enums::ProjectStatus::Deleted {
-            return Err(AppError::Conflict(
-                "the project is deleted; restore it first".to_owned(),
-            ));
-        }
+        crate::projects::reject_deleted(&project)?;
     }
     if let Some(t) = &input.title {
         validate::text_len("title", t, TITLE_MAX)?;

@@ -3,10 +3,10 @@
 
 use entity::enums::ProjectStatus;
 use entity::{conversation, project, project_conversation};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, OnConflict, SelectStatement};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, OnConflict, Order, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryTrait,
+    EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait,
 };
 use uuid::Uuid;
 
@@ -123,11 +123,31 @@ pub fn public_projects_query(viewer: &Viewer) -> SelectStatement {
         .into_query()
 }
 
-/// Scope of the projects that hold a chat: readable and not deleted.
+/// The projects the viewer may read, as a statement to narrow or nest.
 pub fn readable_projects_query(viewer: &Viewer) -> SelectStatement {
     project::Entity::find()
         .filter(access::readable_projects(viewer))
         .into_query()
+}
+
+/// `Conversation.projects`: the readable, not deleted projects holding chats, newest
+/// first, joined to their links; the parent expression is the chat's id.
+pub fn chat_projects_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+    let select = project::Entity::find()
+        .join(
+            JoinType::InnerJoin,
+            project_conversation::Relation::Project.def().rev(),
+        )
+        .filter(access::readable_projects(viewer))
+        .filter(project::Column::Status.ne(ProjectStatus::Deleted))
+        .order_by(project::Column::UpdatedAt, Order::Desc)
+        .order_by(project::Column::Id, Order::Desc)
+        .into_query();
+    let parent = Expr::col((
+        project_conversation::Entity,
+        project_conversation::Column::ConversationId,
+    ));
+    (select, parent)
 }
 
 /// A project the viewer may read, or `None`.
@@ -198,7 +218,8 @@ async fn find_deletable(
     .await
 }
 
-fn reject_deleted(project: &project::Model) -> AppResult<()> {
+/// `CONFLICT` for a deleted project: restore it before using it.
+pub fn reject_deleted(project: &project::Model) -> AppResult<()> {
     if project.status == ProjectStatus::Deleted {
         return Err(AppError::Conflict(
             "the project is deleted; restore it first".to_owned(),
@@ -225,15 +246,6 @@ pub async fn create_project(
     input: NewProject,
 ) -> AppResult<project::Model> {
     let owner = access::require_user(viewer)?;
-    if let Some(team_id) = input.team_id {
-        // Any member may create a project in their team (they own it).
-        if crate::teams::viewer_role(db, viewer, team_id)
-            .await?
-            .is_none()
-        {
-            return Err(AppError::not_found("team"));
-        }
-    }
     let title = validate::required_text("title", &input.title, TITLE_MAX)?;
     if let Some(d) = &input.description {
         validate::text_len("description", d, DESCRIPTION_MAX)?;
@@ -247,14 +259,17 @@ pub async fn create_project(
         description: Set(input.description),
         status: Set(ProjectStatus::Active),
         is_public: Set(input.is_public),
-        metadata: Set(input
-            .metadata
-            .unwrap_or_else(|| serde_json::Value::Object(Default::default()))),
+        metadata: Set(input.metadata.unwrap_or_else(validate::empty_object)),
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
     };
     let txn = db::begin_write(db).await?;
+    if let Some(team_id) = input.team_id {
+        // Any member may create a project in their team (they own it). The team row stays
+        // locked until the commit, so the viewer cannot be removed in between.
+        crate::teams::enter(&txn, viewer, team_id).await?;
+    }
     let created = row.insert(&txn).await?;
     txn.commit().await?;
     Ok(created)

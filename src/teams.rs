@@ -109,8 +109,9 @@ pub async fn viewer_role(
 }
 
 /// The team (`NOT_FOUND` unless readable), locked for the transaction, and the viewer's
-/// powers in it.
-async fn enter(
+/// powers in it. Membership changes go through here, so a write that needs the viewer to
+/// stay a member until it commits (a new team project) calls it too.
+pub(crate) async fn enter(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     team_id: Uuid,
@@ -264,10 +265,8 @@ pub async fn add_member(
     if !powers.may_act_on(role) {
         return Err(AppError::Forbidden("only an OWNER grants OWNER".to_owned()));
     }
-    let email = email.trim();
-    if email.is_empty() || !email.contains('@') {
-        return Err(AppError::bad_input("give the email of the user to add"));
-    }
+    let email = validate::valid_email(email)?;
+    let email = email.as_str();
     // Looking a user up by email is a team-management power, not a profile read.
     let user = profile::Entity::find()
         .filter(
@@ -350,8 +349,7 @@ pub async fn remove_member(
     let target = membership(&txn, team_id, user_id)
         .await?
         .ok_or_else(|| AppError::not_found("team member"))?;
-    let leaving = matches!(viewer, Viewer::User(u) if u.id == user_id);
-    if !leaving {
+    if !access::is_viewer(viewer, user_id) {
         require_manager(&powers)?;
         if !powers.may_act_on(target.role) {
             return Err(AppError::Forbidden(
@@ -375,19 +373,19 @@ pub async fn set_default(
     viewer: &Viewer,
     team_id: Uuid,
 ) -> AppResult<team::Model> {
-    let user = access::require_user(viewer)?;
+    access::require_user(viewer)?;
     let txn = db::begin_write(db).await?;
     let (found, _) = enter(&txn, viewer, team_id).await?;
     let clear = Query::update()
         .table(team_member::Entity)
         .value(team_member::Column::IsDefault, false)
-        .and_where(Expr::col((team_member::Entity, team_member::Column::UserId)).eq(user))
+        .cond_where(access::own_memberships(viewer))
         .to_owned();
     txn.execute(&clear).await?;
     let set = Query::update()
         .table(team_member::Entity)
         .value(team_member::Column::IsDefault, true)
-        .and_where(Expr::col((team_member::Entity, team_member::Column::UserId)).eq(user))
+        .cond_where(access::own_memberships(viewer))
         .and_where(Expr::col((team_member::Entity, team_member::Column::TeamId)).eq(team_id))
         .to_owned();
     txn.execute(&set).await?;

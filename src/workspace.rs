@@ -10,7 +10,6 @@
 //! Paths are addressed relative to the viewer's own tree, so every operation needs a user;
 //! the service role reads entries by node id only. Every statement is scoped by `access`.
 
-use entity::enums::ProjectStatus;
 use entity::{profile, workspace_file};
 use sea_orm::sea_query::{BinOper, Condition, Expr, ExprTrait, Func};
 use sea_orm::{
@@ -186,15 +185,9 @@ async fn readable_label(
 
 /// A DELETED project is read-only: nothing new is labelled with it.
 fn reject_deleted_label(label: &Option<entity::project::Model>) -> AppResult<()> {
-    if label
+    label
         .as_ref()
-        .is_some_and(|p| p.status == ProjectStatus::Deleted)
-    {
-        return Err(AppError::Conflict(
-            "the project is deleted; restore it first".to_owned(),
-        ));
-    }
-    Ok(())
+        .map_or(Ok(()), crate::projects::reject_deleted)
 }
 
 /// `viewer.workspaceFiles`: entries directly under `parent` (`None`: the root),

@@ -5,14 +5,10 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::enums::ProjectStatus;
 use entity::enums::TeamRole;
-use entity::{conversation, message, profile, project, project_conversation, team, team_member};
-use sea_orm::sea_query::{Expr, ExprTrait, Order};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, RelationTrait,
-};
+use entity::{conversation, message, profile, project, team, team_member};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::access;
@@ -301,20 +297,7 @@ impl Loader<Uuid> for ChatProjects {
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let base = project::Entity::find()
-            .join(
-                JoinType::InnerJoin,
-                project_conversation::Relation::Project.def().rev(),
-            )
-            .filter(access::readable_projects(&self.0.viewer))
-            .filter(project::Column::Status.ne(ProjectStatus::Deleted))
-            .order_by(project::Column::UpdatedAt, Order::Desc)
-            .order_by(project::Column::Id, Order::Desc)
-            .into_query();
-        let parent = Expr::col((
-            project_conversation::Entity,
-            project_conversation::Column::ConversationId,
-        ));
+        let (base, parent) = crate::projects::chat_projects_query(&self.0.viewer);
         let mut grouped = paging::fetch_grouped(&self.0.db, base, parent, keys)
             .await
             .map_err(shared)?;
