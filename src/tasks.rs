@@ -223,19 +223,11 @@ pub async fn create_task(
 /// `BAD_USER_INPUT` for `status` and `progress`).
 #[derive(Debug, Default)]
 pub struct TaskPatch {
-    pub status: Option<Option<TaskStatus>>,
-    pub progress: Option<Option<i32>>,
+    pub status: Option<TaskStatus>,
+    pub progress: Option<i32>,
     pub selected_model: Option<Option<String>>,
     pub sandbox_url: Option<Option<String>>,
     pub branch_name: Option<Option<String>>,
-}
-
-fn not_null<T>(name: &str, field: Option<Option<T>>) -> AppResult<Option<T>> {
-    match field {
-        None => Ok(None),
-        Some(None) => Err(AppError::bad_input(format!("`{name}` cannot be null"))),
-        Some(Some(v)) => Ok(Some(v)),
-    }
 }
 
 /// Updates a task of the viewer's (any task, for the service role).
@@ -248,8 +240,8 @@ pub async fn update_task(
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
     let current = lock_editable(&txn, viewer, id).await?;
-    let status = not_null("status", patch.status)?;
-    let progress = not_null("progress", patch.progress)?;
+    let status = patch.status;
+    let progress = patch.progress;
     if let Some(p) = progress {
         validate::percentage("progress", p)?;
     }

@@ -5,6 +5,7 @@ use sea_orm::sea_query::{Alias, Expr, Func, Query, SelectStatement};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
+use crate::graphql::graphql_int;
 use crate::graphql::RequestCtx;
 use crate::paging::Page;
 
@@ -70,7 +71,7 @@ impl TotalCount {
             }
             TotalCount::Loader(key) => rc.loaders.counts.load_one(*key).await?.unwrap_or(0),
         };
-        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+        Ok(graphql_int(count))
     }
 }
 

@@ -9,13 +9,10 @@ use uuid::Uuid;
 
 use crate::credits::{self, Grant, Spend};
 use crate::graphql::connection::connection;
+use crate::graphql::graphql_int;
 use crate::graphql::types::root_page;
 use crate::graphql::{page_cost, RequestCtx};
 use crate::paging::PageArgs;
-
-fn int(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
-}
 
 #[derive(Clone)]
 pub struct CreditTransaction(pub credit_transaction::Model);
@@ -27,10 +24,10 @@ impl CreditTransaction {
     }
     /// Signed: negative for USAGE.
     async fn amount(&self) -> i32 {
-        int(self.0.amount)
+        graphql_int(self.0.amount)
     }
     async fn balance_after(&self) -> i32 {
-        int(self.0.balance_after)
+        graphql_int(self.0.balance_after)
     }
     async fn kind(&self) -> CreditKind {
         self.0.kind
@@ -60,7 +57,9 @@ pub struct CreditAccount;
 impl CreditAccount {
     async fn balance(&self, ctx: &Context<'_>) -> Result<i32> {
         let rc = ctx.data::<RequestCtx>()?;
-        Ok(int(credits::viewer_balance(&rc.db, &rc.viewer).await?))
+        Ok(graphql_int(
+            credits::viewer_balance(&rc.db, &rc.viewer).await?,
+        ))
     }
 
     /// Newest first.

@@ -120,6 +120,13 @@ impl RequestCtx {
     }
 }
 
+/// An integer as GraphQL's 32-bit `Int`, saturating at its bounds.
+pub(crate) fn graphql_int<T: TryInto<i32> + PartialOrd + Default + Copy>(n: T) -> i32 {
+    let negative = n < T::default();
+    n.try_into()
+        .unwrap_or(if negative { i32::MIN } else { i32::MAX })
+}
+
 /// The complexity weight of a connection field: its page size, at most the maximum page
 /// size (a larger `first` is refused as input by the resolver, not as complexity), and
 /// the default page size when neither `first` nor `last` is given.

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::error::SharedError;
 use crate::graphql::connection::connection;
-use crate::graphql::core::nullable;
+use crate::graphql::core::{nullable, required};
+use crate::graphql::graphql_int;
 use crate::graphql::loaders::Scope;
 use crate::graphql::node::NodeId;
 use crate::graphql::types::root_page;
@@ -187,7 +188,7 @@ impl ViewerTasks {
             .into_iter()
             .map(|(status, count)| TaskStatusCount {
                 status,
-                count: i32::try_from(count).unwrap_or(i32::MAX),
+                count: graphql_int(count),
             })
             .collect())
     }
@@ -268,8 +269,8 @@ impl TasksMutation {
     ) -> Result<Task> {
         let rc = ctx.data::<RequestCtx>()?;
         let patch = TaskPatch {
-            status: nullable(input.status),
-            progress: nullable(input.progress),
+            status: required("status", input.status)?,
+            progress: required("progress", input.progress)?,
             selected_model: nullable(input.selected_model),
             sandbox_url: nullable(input.sandbox_url),
             branch_name: nullable(input.branch_name),
@@ -308,6 +309,6 @@ impl TasksMutation {
     ) -> Result<i32> {
         let rc = ctx.data::<RequestCtx>()?;
         let deleted = tasks::delete_by_status(&rc.db, &rc.viewer, &statuses).await?;
-        Ok(i32::try_from(deleted).unwrap_or(i32::MAX))
+        Ok(graphql_int(deleted))
     }
 }

@@ -11,6 +11,7 @@ use crate::access::ProjectAccess;
 use crate::conversations::{self, ConversationFilter, ConversationOrder};
 use crate::error::AppError;
 use crate::graphql::connection::{connection, CountKey, TotalCount};
+use crate::graphql::graphql_int;
 use crate::graphql::loaders::{ChatPageKey, MessagePageKey};
 use crate::graphql::node::NodeId;
 use crate::graphql::{page_cost, RequestCtx};
@@ -354,11 +355,9 @@ impl Project {
     }
     async fn viewer_access(&self, ctx: &Context<'_>) -> Result<ProjectAccess> {
         let rc = ctx.data::<RequestCtx>()?;
-        let team_role = match (&rc.viewer, self.0.team_id) {
-            (crate::auth::Viewer::User(user), Some(team)) if user.id != self.0.owner_id => {
-                rc.loaders.team_roles.load_one(team).await?
-            }
-            _ => None,
+        let team_role = match crate::access::deciding_team(&rc.viewer, &self.0) {
+            Some(team) => rc.loaders.team_roles.load_one(team).await?,
+            None => None,
         };
         Ok(crate::access::project_access(
             &rc.viewer, &self.0, team_role,
@@ -456,7 +455,7 @@ impl Conversation {
         self.0.message_count
     }
     async fn total_tokens(&self) -> i32 {
-        i32::try_from(self.0.total_tokens).unwrap_or(i32::MAX)
+        graphql_int(self.0.total_tokens)
     }
     async fn last_message_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_message_at

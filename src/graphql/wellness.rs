@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::graphql::connection::connection;
 use crate::graphql::core::{json_value, nullable, required};
 use crate::graphql::date::Date;
+use crate::graphql::graphql_int;
 use crate::graphql::node::NodeId;
 use crate::graphql::types::{json, root_page};
 use crate::graphql::{page_cost, RequestCtx};
@@ -147,18 +148,14 @@ pub struct UserStatistics {
     pub last_conversation_at: Option<DateTime<Utc>>,
 }
 
-fn int(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
 impl From<statistics::UserStatistics> for UserStatistics {
     fn from(s: statistics::UserStatistics) -> Self {
         UserStatistics {
-            total_conversations: int(s.total_conversations),
-            total_messages: int(s.total_messages),
-            active_goals: int(s.active_goals),
-            completed_goals: int(s.completed_goals),
-            journal_entries: int(s.journal_entries),
+            total_conversations: graphql_int(s.total_conversations),
+            total_messages: graphql_int(s.total_messages),
+            active_goals: graphql_int(s.active_goals),
+            completed_goals: graphql_int(s.completed_goals),
+            journal_entries: graphql_int(s.journal_entries),
             last_conversation_at: s.last_conversation_at,
         }
     }

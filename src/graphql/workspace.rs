@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::workspace_file;
 use uuid::Uuid;
 
+use crate::graphql::graphql_int;
 use crate::graphql::node::NodeId;
 use crate::graphql::types::json;
 use crate::graphql::RequestCtx;
@@ -46,7 +47,7 @@ impl WorkspaceFile {
     }
     /// The content's length in UTF-8 bytes; 0 for directories.
     async fn size_bytes(&self) -> i32 {
-        i32::try_from(self.0.size_bytes).unwrap_or(i32::MAX)
+        graphql_int(self.0.size_bytes)
     }
     /// null for directories.
     async fn content(&self) -> Option<&str> {
@@ -173,6 +174,6 @@ impl WorkspaceMutation {
         let rc = ctx.data::<RequestCtx>()?;
         let deleted =
             workspace::delete_entry(&rc.db, &rc.viewer, &path, recursive.unwrap_or(false)).await?;
-        Ok(i32::try_from(deleted).unwrap_or(i32::MAX))
+        Ok(graphql_int(deleted))
     }
 }
