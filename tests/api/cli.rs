@@ -202,6 +202,18 @@ fn migrate_seed_and_token_commands() {
         .output()
         .unwrap();
     assert!(service.status.success(), "{service:?}");
+    let jwt = String::from_utf8(service.stdout).unwrap().trim().to_owned();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "prints a JWT: {jwt}");
+    assert!(parts.iter().all(|p| !p.is_empty()), "empty JWT part: {jwt}");
+    let payload = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .expect("JWT payload is base64url")
+    };
+    let claims: Value = serde_json::from_slice(&payload).expect("JWT payload is JSON");
+    assert_eq!(claims["role"], json!("service_role"), "{claims}");
 }
 
 #[test]

@@ -25,6 +25,14 @@ on_both!(
         assert_eq!(viewer["profile"]["onboarding"], json!({}));
         assert_eq!(viewer["settings"]["theme"], json!({}));
         assert_eq!(viewer["settings"]["model"], json!(null));
+        // The profile is keyed by the user's id; settings start from their defaults.
+        assert_eq!(uuid(&viewer["profile"]["id"]), alice.id);
+        assert_eq!(viewer["settings"]["notifications"], json!({}));
+        assert_eq!(viewer["settings"]["features"], json!({}));
+        assert_eq!(
+            viewer["settings"],
+            json!({ "theme": {}, "notifications": {}, "features": {}, "model": null })
+        );
     }
 );
 
@@ -355,6 +363,14 @@ on_both!(
         );
         assert_eq!(c["messages"]["totalCount"], json!(1));
         assert_eq!(c["projects"], json!([{ "id": project.to_string() }]));
+        // The first message is stamped with the conversation's own creation time.
+        let message_created = c["lastMessage"]["createdAt"]
+            .as_str()
+            .expect("lastMessage.createdAt is a string");
+        chrono::DateTime::parse_from_rfc3339(message_created)
+            .expect("lastMessage.createdAt is RFC 3339");
+        assert_eq!(c["lastMessage"]["createdAt"], c["createdAt"]);
+        assert_eq!(c["updatedAt"], c["createdAt"]);
 
         // A first message the rules refuse leaves no conversation behind.
         let reply = app
@@ -637,8 +653,24 @@ on_both!(
             data["message"]["nodeId"].clone(),
         ];
         assert_eq!(uuid(&data["message"]["conversation"]["id"]), chat);
-        let unique: std::collections::HashSet<_> = ids.iter().map(|v| v.to_string()).collect();
-        assert_eq!(unique.len(), 3);
+        // Each nodeId is base64 of "Type:uuid" for its own row.
+        let message_id = uuid(&message["id"]);
+        for (node_id, (kind, id)) in ids.iter().zip([
+            ("Project", project),
+            ("Conversation", chat),
+            ("Message", message_id),
+        ]) {
+            use base64::Engine;
+            let text = node_id.as_str().expect("nodeId is a string");
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("nodeId is base64");
+            assert_eq!(
+                String::from_utf8(decoded).expect("nodeId decodes to UTF-8"),
+                format!("{kind}:{id}")
+            );
+            assert_eq!(text, base64_node(kind, id));
+        }
         let query = "query($n: ID!) { node(nodeId: $n) { nodeId __typename ... on Project { title } ... on Conversation { title } ... on Message { content } } }";
         let expected = [
             ("Project", "title", "P"),

@@ -46,6 +46,10 @@ pub async fn postgres() -> Option<TestApp> {
 
 pub async fn postgres_with(configure: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CONFAB_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "CONFAB_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+        );
         eprintln!("skipping the Postgres variant: TEST_DATABASE_URL is not set");
         return None;
     };

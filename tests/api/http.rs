@@ -361,8 +361,31 @@ on_both!(
         assert_eq!(data["viewer"]["projects"]["totalCount"], json!(0));
         // The reference shape of DESIGN.md fits the default complexity limit.
         let reference = "{ viewer { projects(first: 20) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id title updatedAt viewerAccess owner { id displayName } chats(first: 10) { totalCount edges { cursor node { id title messageCount updatedAt lastMessage { id content } messages(last: 20) { pageInfo { hasPreviousPage startCursor } edges { cursor node { id sequence role content metadata createdAt } } } } } } } } } } }";
+        let project = app.create_project(&alice, "P", false).await;
+        let chat = app.create_chat(&alice, "C", Some(project)).await;
+        app.send(&alice, chat, "hello").await;
         let reply = app.as_user(&alice, reference, json!({})).await;
         assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+        let projects = &reply.body["data"]["viewer"]["projects"];
+        assert_eq!(projects["totalCount"], json!(1), "{}", reply.body);
+        assert_eq!(projects["pageInfo"]["hasNextPage"], json!(false));
+        let node = &projects["edges"][0]["node"];
+        assert_eq!(node["id"], json!(project.to_string()));
+        assert_eq!(node["title"], json!("P"));
+        assert_eq!(node["viewerAccess"], json!("OWNER"));
+        assert_eq!(node["owner"]["id"], json!(alice.id.to_string()));
+        let chats = &node["chats"];
+        assert_eq!(chats["totalCount"], json!(1));
+        let chat_node = &chats["edges"][0]["node"];
+        assert_eq!(chat_node["id"], json!(chat.to_string()));
+        assert_eq!(chat_node["title"], json!("C"));
+        assert_eq!(chat_node["messageCount"], json!(1));
+        assert_eq!(chat_node["lastMessage"]["content"], json!("hello"));
+        let messages = chat_node["messages"]["edges"].as_array().unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0]["node"]["content"], json!("hello"));
+        assert_eq!(messages[0]["node"]["sequence"], json!(1));
+        assert_eq!(messages[0]["node"]["role"], json!("USER"));
         let huge = "{ viewer { projects(first: 100) { nodes { chats(first: 100) { nodes { messages(first: 100) { nodes { id content } } } } } } } }";
         let reply = app.as_user(&alice, huge, json!({})).await;
         assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
@@ -392,6 +415,12 @@ async fn depth_and_complexity_limits_are_configurable() {
         .as_user(&alice, "{ viewer { profile { id } } }", json!({}))
         .await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    assert_eq!(
+        reply.body["data"]["viewer"]["profile"]["id"],
+        json!(alice.id.to_string()),
+        "{}",
+        reply.body
+    );
     let reply = app
         .as_user(
             &alice,

@@ -1189,9 +1189,23 @@ on_both!(conversation_filters, |app: TestApp| async move {
     let bobs_chat = app
         .create_chat(&bob, "Daily standup of bob", Some(bobs_project))
         .await;
-    assert_ne!(bobs_chat, c[0]);
 
     let list = |filter: Value| viewer_chats(&app, &alice, Some("CREATED_AT_ASC"), filter);
+    // Bob's chat matches "standup" (he sees it under that filter), yet Alice's
+    // listing with the same filter returns only her own chats.
+    let standup = json!({ "titleContains": "standup" });
+    assert_eq!(
+        viewer_chats(&app, &bob, Some("CREATED_AT_ASC"), standup.clone())
+            .ids()
+            .await,
+        vec![bobs_chat]
+    );
+    let alices_standups = list(standup).ids().await;
+    assert!(
+        !alices_standups.contains(&bobs_chat),
+        "Bob's chat leaked into Alice's titleContains listing: {alices_standups:?}"
+    );
+    assert_eq!(alices_standups, pick(&c, &[0, 1]));
     let all = vec![0, 1, 2, 3, 4, 5, 6, 7];
     let cases: Vec<(Value, Vec<usize>)> = vec![
         (Value::Null, all.clone()),
@@ -1457,7 +1471,7 @@ on_both!(page_arguments_are_checked, |app: TestApp| async move {
             assert!(!page.has_next && !page.has_previous);
             assert_eq!(page.total, 1);
         }
-        // No first/last: the default page (more than one row).
+        // No first/last: the default page (up to 100 rows) holds the list's only row.
         assert_eq!(&list.page(json!({})).await.ids, expected);
         // first: 0 is an empty page that knows more follows.
         let empty = list.page(json!({ "first": 0 })).await;
@@ -1636,11 +1650,18 @@ async fn default_page_cost_is_per_instance() {
     // `{ viewer { projects(first: N) { nodes { id } } } }` costs 1 + (N * 2 + 1).
     let limited = harness::sqlite_with(|s| s.max_complexity = 200).await;
     let alice = harness::user("alice");
+    let project = limited.create_project(&alice, "only", false).await;
     let query = |first: &str| format!("{{ viewer {{ projects{first} {{ nodes {{ id }} }} }} }}");
     let reply = limited
         .as_user(&alice, &query("(first: 99)"), json!({}))
         .await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    assert_eq!(
+        reply.body["data"]["viewer"]["projects"]["nodes"],
+        json!([{ "id": project.to_string() }]),
+        "{}",
+        reply.body
+    );
     let reply = limited
         .as_user(&alice, &query("(first: 100)"), json!({}))
         .await;

@@ -287,6 +287,11 @@ on_both!(
         assert_eq!(logs.len(), 27);
         assert_eq!(logs[24]["message"], json!("after 0"));
         assert_eq!(logs[26]["message"], json!("after 2"));
+        let after: Vec<&Value> = logs[24..27].iter().map(|l| &l["message"]).collect();
+        assert_eq!(
+            after,
+            [&json!("after 0"), &json!("after 1"), &json!("after 2")]
+        );
     }
 );
 
@@ -413,6 +418,7 @@ on_both!(
         assert_eq!(ids_of(&one), vec![ids[4]]);
         let repo = list("(filter: {repoUrl: \"https://r/two\"})").await;
         assert_eq!(repo["totalCount"], json!(2));
+        assert_eq!(ids_of(&repo), vec![ids[3], ids[2]], "r/two, newest first");
         let none = list("(filter: {status: []})").await;
         assert_eq!(none["totalCount"], json!(0));
         assert_eq!(none["nodes"], json!([]));

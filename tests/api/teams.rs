@@ -151,12 +151,14 @@ on_both!(
             )
             .await;
         assert_eq!(data["updateTeamMember"]["role"], json!("ADMIN"));
-        app.ok(
-            &owner,
-            update_q,
-            json!({"t": team_id, "u": member.id, "r": "MEMBER"}),
-        )
-        .await;
+        let data = app
+            .ok(
+                &owner,
+                update_q,
+                json!({"t": team_id, "u": member.id, "r": "MEMBER"}),
+            )
+            .await;
+        assert_eq!(data["updateTeamMember"]["role"], json!("MEMBER"));
 
         let remove_q =
             "mutation($t: UUID!, $u: UUID!) { removeTeamMember(teamId: $t, userId: $u) }";
@@ -304,13 +306,21 @@ on_both!(team_projects_follow_roles, |app: TestApp| async move {
             .code(),
         "NOT_FOUND"
     );
-    app.ok(&owner, delete, json!({"p": project})).await;
-    app.ok(
-        &owner,
-        "mutation($p: UUID!) { restoreProject(id: $p) { status } }",
-        json!({"p": project}),
-    )
-    .await;
+    let data = app.ok(&owner, delete, json!({"p": project})).await;
+    assert_eq!(uuid(&data["deleteProject"]), project);
+    let status = "query($p: UUID!) { project(id: $p) { status } }";
+    let data = app.ok(&owner, status, json!({"p": project})).await;
+    assert_eq!(data["project"]["status"], json!("DELETED"));
+    let data = app
+        .ok(
+            &owner,
+            "mutation($p: UUID!) { restoreProject(id: $p) { status } }",
+            json!({"p": project}),
+        )
+        .await;
+    assert_eq!(data["restoreProject"]["status"], json!("ACTIVE"));
+    let data = app.ok(&owner, status, json!({"p": project})).await;
+    assert_eq!(data["project"]["status"], json!("ACTIVE"));
 
     // Team chats: readable by members, writable only by their owner.
     let data = app

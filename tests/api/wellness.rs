@@ -722,7 +722,17 @@ on_both!(
         let bob = harness::user("bob");
         let goal = create_goal(&app, &alice, json!({ "title": "Meditate" })).await;
         let entry = create_entry(&app, &alice, json!({ "content": "Dear diary" })).await;
-        assert_ne!(goal["nodeId"], entry["nodeId"]);
+        // Each nodeId is base64 of "Type:uuid" for its own row.
+        for (row, kind) in [(&goal, "Goal"), (&entry, "JournalEntry")] {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(row["nodeId"].as_str().expect("nodeId is a string"))
+                .expect("nodeId is base64");
+            assert_eq!(
+                String::from_utf8(decoded).expect("nodeId decodes to UTF-8"),
+                format!("{kind}:{}", uuid(&row["id"]))
+            );
+        }
         let q = "query($n: ID!) { node(nodeId: $n) { nodeId __typename ... on Goal { id title } ... on JournalEntry { id content } } }";
         let data = app.ok(&alice, q, json!({ "n": goal["nodeId"] })).await;
         assert_eq!(

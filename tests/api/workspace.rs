@@ -518,6 +518,12 @@ on_both!(
             data["viewer"]["workspaceFiles"].as_array().unwrap().len(),
             1
         );
+        assert_eq!(
+            data["viewer"]["workspaceFiles"],
+            json!([
+                { "path": "web/other.html", "name": "other.html", "isDirectory": false },
+            ])
+        );
         assert_eq!(list(&app, &alice, Some("web")).await.len(), 4);
 
         // Paths are unique per user across projects: another label replaces, not adds.
@@ -712,12 +718,26 @@ on_both!(
                     assert_eq!(reply.code(), "NOT_FOUND", "round {round}");
                 }
             }
+            // One more write after the race: the tree below must hold it and its parents,
+            // so the parent check below never runs over an empty set.
+            let late = format!("tree/a0/b/late{round}.txt");
+            write(&app, &alice, &late, "late").await;
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
             let rows = entity::workspace_file::Entity::find()
                 .filter(entity::workspace_file::Column::UserId.eq(alice.id))
                 .all(&app.db)
                 .await
                 .unwrap();
+            assert!(
+                !rows.is_empty(),
+                "round {round}: no rows after the late write"
+            );
+            for path in [late.as_str(), "tree/a0/b", "tree/a0", "tree"] {
+                assert!(
+                    rows.iter().any(|r| r.path == path),
+                    "round {round}: {path} is missing"
+                );
+            }
             for row in &rows {
                 if let Some(parent) = &row.parent_path {
                     let holder = rows.iter().find(|r| &r.path == parent);

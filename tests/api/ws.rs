@@ -204,10 +204,31 @@ impl Ws {
             .to_owned()
     }
 
-    /// Asserts that nothing but keep-alives arrives for `wait`.
+    /// Asserts that nothing but keep-alives arrives for `wait` and that the connection is
+    /// still open afterwards (a closed or broken socket is not "quiet").
     pub async fn quiet_for(&mut self, wait: Duration) {
-        if let Some(message) = self.next_within(wait).await {
+        if let Some(message) = self.held.first() {
             panic!("expected nothing, got {message}");
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return,
+                Ok(None) => panic!("the connection ended while waiting for silence"),
+                Ok(Some(Err(err))) => panic!("the connection failed: {err}"),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    panic!("the connection closed while waiting for silence: {frame:?}")
+                }
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON messages");
+                    match value["type"].as_str() {
+                        Some("ping") => self.send(json!({ "type": "pong" })).await,
+                        Some("ka") | Some("pong") => {}
+                        _ => panic!("expected nothing, got {value}"),
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+            }
         }
     }
 
