@@ -1,12 +1,23 @@
 //! Who may read and change which rows: the single source of ownership conditions.
 //!
-//! For each resource this module gives the row condition "readable by this viewer" and
-//! "editable by this viewer", as sea-query `Condition`s over table-qualified columns, so
-//! selects, updates and deletes reuse the same predicate. Every query of user data in the
-//! gateway is scoped by one of these functions; nothing else writes an ownership
-//! predicate. A row outside the readable condition does not exist for the viewer: callers
-//! answer `null`, leave it out of lists, or fail with `NOT_FOUND`. A row that is readable
-//! but outside the editable condition is `FORBIDDEN`.
+//! For each resource this module gives row conditions as sea-query `Condition`s over
+//! table-qualified columns, so selects, updates and deletes reuse the same predicate.
+//! Every query of user data in the gateway is scoped by one of these functions; nothing
+//! else writes an ownership predicate. A row outside the readable condition does not exist
+//! for the viewer: callers answer `null`, leave it out of lists, or fail with `NOT_FOUND`.
+//! A row that is readable but outside the editable condition is `FORBIDDEN`.
+//!
+//! The names follow one scheme:
+//!
+//! | name | rows | service role | anonymous |
+//! |---|---|---|---|
+//! | `readable_*` | the viewer may read (fetch by id, nest, subscribe to) | all | public rows only, usually none |
+//! | `editable_*` | the viewer may change | all | none |
+//! | `deletable_*` | the viewer may delete, where narrower than editable | all | none |
+//! | `own_*` | the viewer's own as a user: what a `viewer { … }` list shows, counts or bulk-changes | none | none |
+//!
+//! The service role acts for backends (agents reporting task progress, admin jobs), so it
+//! may address any row by id, but it has no rows of its own to list.
 
 use entity::enums::{ProjectStatus, TeamRole};
 use entity::{
@@ -87,12 +98,24 @@ fn own_rows(viewer: &Viewer, owner: Expr) -> Condition {
     }
 }
 
-pub fn own_profile(viewer: &Viewer) -> Condition {
+/// Full profiles the viewer may read: their own.
+pub fn readable_profiles(viewer: &Viewer) -> Condition {
     own_rows(viewer, col(profile::Entity, profile::Column::Id))
 }
 
-pub fn own_settings(viewer: &Viewer) -> Condition {
+/// Profiles the viewer may change: their own.
+pub fn editable_profiles(viewer: &Viewer) -> Condition {
+    readable_profiles(viewer)
+}
+
+/// Settings the viewer may read and change: their own.
+pub fn readable_settings(viewer: &Viewer) -> Condition {
     own_rows(viewer, col(settings::Entity, settings::Column::UserId))
+}
+
+/// Settings the viewer may change: their own.
+pub fn editable_settings(viewer: &Viewer) -> Condition {
+    readable_settings(viewer)
 }
 
 /// Public profiles the viewer may see: their own, the owners of projects they can read,
@@ -101,7 +124,7 @@ pub fn readable_public_profiles(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         _ => Condition::any()
-            .add(own_profile(viewer))
+            .add(readable_profiles(viewer))
             .add(
                 col(profile::Entity, profile::Column::Id).in_subquery(
                     Query::select()
@@ -163,10 +186,9 @@ pub fn readable_projects(viewer: &Viewer) -> Condition {
 }
 
 /// Projects that are the viewer's own or their teams': what `viewer.projects` lists.
-pub fn member_projects(viewer: &Viewer) -> Condition {
+pub fn own_projects(viewer: &Viewer) -> Condition {
     match viewer {
-        Viewer::Service => everything(),
-        Viewer::Anonymous => nothing(),
+        Viewer::Service | Viewer::Anonymous => nothing(),
         Viewer::User(user) => Condition::any()
             .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
             .add(team_projects(user.id, ANY_ROLE)),
@@ -379,14 +401,19 @@ pub fn editable_messages(viewer: &Viewer) -> Condition {
     messages_of(viewer, editable_conversations(viewer))
 }
 
-/// Tasks the viewer may read and change: their own (the service role: any, so an agent
-/// backend can report progress).
-pub fn own_tasks(viewer: &Viewer) -> Condition {
+/// Tasks the viewer may read: their own (the service role: any, so an agent backend can
+/// report progress).
+pub fn readable_tasks(viewer: &Viewer) -> Condition {
     own_rows(viewer, col(task::Entity, task::Column::UserId))
 }
 
+/// Tasks the viewer may change: the same as those they may read.
+pub fn editable_tasks(viewer: &Viewer) -> Condition {
+    readable_tasks(viewer)
+}
+
 /// The viewer's own tasks: what `viewer.tasks` lists, counts and bulk-deletes.
-pub fn viewer_tasks(viewer: &Viewer) -> Condition {
+pub fn own_tasks(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::User(user) => {
             Condition::all().add(col(task::Entity, task::Column::UserId).eq(user.id))
@@ -404,7 +431,7 @@ pub fn own_messages(viewer: &Viewer) -> Condition {
 }
 
 /// Log lines of the tasks the viewer may read.
-pub fn own_task_logs(viewer: &Viewer) -> Condition {
+pub fn readable_task_logs(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         _ => Condition::all().add(
@@ -412,15 +439,15 @@ pub fn own_task_logs(viewer: &Viewer) -> Condition {
                 Query::select()
                     .column((task::Entity, task::Column::Id))
                     .from(task::Entity)
-                    .cond_where(own_tasks(viewer))
+                    .cond_where(readable_tasks(viewer))
                     .to_owned(),
             ),
         ),
     }
 }
 
-/// Workspace entries the viewer may read (by id; the service role: any).
-pub fn own_workspace_files(viewer: &Viewer) -> Condition {
+/// Workspace entries the viewer may read by id (the service role: any).
+pub fn readable_workspace_files(viewer: &Viewer) -> Condition {
     own_rows(
         viewer,
         col(workspace_file::Entity, workspace_file::Column::UserId),
@@ -428,7 +455,7 @@ pub fn own_workspace_files(viewer: &Viewer) -> Condition {
 }
 
 /// The viewer's own workspace tree: what paths address, lists show and writes change.
-pub fn viewer_workspace_files(viewer: &Viewer) -> Condition {
+pub fn own_workspace_files(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::User(user) => Condition::all()
             .add(col(workspace_file::Entity, workspace_file::Column::UserId).eq(user.id)),
@@ -436,30 +463,45 @@ pub fn viewer_workspace_files(viewer: &Viewer) -> Condition {
     }
 }
 
-/// Goals the viewer may read and change: their own.
-pub fn own_goals(viewer: &Viewer) -> Condition {
+/// Goals the viewer may read: their own.
+pub fn readable_goals(viewer: &Viewer) -> Condition {
     own_rows(viewer, col(goal::Entity, goal::Column::UserId))
 }
 
-/// Journal entries the viewer may read and change: their own.
-pub fn own_journal_entries(viewer: &Viewer) -> Condition {
+/// Goals the viewer may change: their own.
+pub fn editable_goals(viewer: &Viewer) -> Condition {
+    readable_goals(viewer)
+}
+
+/// Journal entries the viewer may read: their own.
+pub fn readable_journal_entries(viewer: &Viewer) -> Condition {
     own_rows(
         viewer,
         col(journal_entry::Entity, journal_entry::Column::UserId),
     )
 }
 
-/// Progress metrics the viewer may read and change: their own.
-pub fn own_progress_metrics(viewer: &Viewer) -> Condition {
+/// Journal entries the viewer may change: their own.
+pub fn editable_journal_entries(viewer: &Viewer) -> Condition {
+    readable_journal_entries(viewer)
+}
+
+/// Progress metrics the viewer may read: their own.
+pub fn readable_progress_metrics(viewer: &Viewer) -> Condition {
     own_rows(
         viewer,
         col(progress_metric::Entity, progress_metric::Column::UserId),
     )
 }
 
+/// Progress metrics the viewer may change: their own.
+pub fn editable_progress_metrics(viewer: &Viewer) -> Condition {
+    readable_progress_metrics(viewer)
+}
+
 /// Credit accounts the viewer may read: their own. Balances change only through the
 /// credits operations (spend own; grants by the service role).
-pub fn own_credit_accounts(viewer: &Viewer) -> Condition {
+pub fn readable_credit_accounts(viewer: &Viewer) -> Condition {
     own_rows(
         viewer,
         col(credit_account::Entity, credit_account::Column::UserId),
@@ -467,7 +509,7 @@ pub fn own_credit_accounts(viewer: &Viewer) -> Condition {
 }
 
 /// Ledger rows the viewer may read: their own.
-pub fn own_credit_transactions(viewer: &Viewer) -> Condition {
+pub fn readable_credit_transactions(viewer: &Viewer) -> Condition {
     own_rows(
         viewer,
         col(
@@ -506,7 +548,7 @@ impl Readers {
 
 /// Readers of a row keyed by its user (`own_rows`: profile, tasks, goals, progress, ...):
 /// that user, and the service role.
-pub fn own_row_readers(owner: Uuid) -> Readers {
+pub fn user_row_readers(owner: Uuid) -> Readers {
     Readers {
         users: std::collections::HashSet::from([owner]),
     }

@@ -1,4 +1,5 @@
-//! Connecting to the database, counting statements, and starting write transactions.
+//! Connecting to the database, counting statements, starting write transactions, and the
+//! SQL helpers that are the same for every backend.
 //!
 //! SQLite (the embedded default) runs in WAL mode with a busy timeout, and its write
 //! transactions begin IMMEDIATE so that concurrent writers queue instead of failing on a
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migration::MigratorTrait;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database as SeaDatabase, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -48,7 +50,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Connected, DbErr
     let counter = statements.clone();
     conn.set_metric_callback(move |info| {
         counter.0.fetch_add(1, Ordering::SeqCst);
-        crate::http::metrics::record_sql_statement(info.failed);
+        crate::metrics::record_sql_statement(info.failed);
     });
     Ok(Connected { conn, statements })
 }
@@ -75,4 +77,15 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1))
         .expect("truncating a current timestamp to microseconds cannot overflow")
+}
+
+/// A case-insensitive substring match on a text column.
+pub fn contains_ignoring_case(expr: Expr, needle: &str) -> Condition {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Condition::all()
+        .add(Expr::expr(Func::lower(expr)).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')))
 }

@@ -5,10 +5,10 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::auth::{UserClaims, Viewer};
-use crate::conversations::{self, NewConversation, NewMessage, SendMessage};
+use crate::domain::conversations::{self, NewConversation, NewMessage, SendMessage};
+use crate::domain::profiles;
+use crate::domain::projects::{self, NewProject, ProjectFilter};
 use crate::error::AppResult;
-use crate::profiles;
-use crate::projects::{self, NewProject, ProjectFilter};
 use entity::enums::MessageRole;
 
 /// The demo user's id (also the user of development mode's printed token).

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::graphql::graphql_int;
 use crate::graphql::RequestCtx;
-use crate::paging::Page;
+use crate::paging::{self, Page, PageArgs, PageRequest};
 
 #[derive(SimpleObject, Clone, Debug)]
 pub struct PageInfo {
@@ -125,3 +125,15 @@ macro_rules! connection {
 }
 
 pub(crate) use connection;
+
+/// A root-level page of one select.
+pub async fn root_page<M: paging::Keyed>(
+    rc: &RequestCtx,
+    base: sea_orm::sea_query::SelectStatement,
+    sort: &paging::Sort,
+    args: PageArgs,
+) -> async_graphql::Result<(paging::Page<M>, TotalCount)> {
+    let req = PageRequest::new(&args, sort, rc.limits)?;
+    let page = paging::fetch_page(&rc.db, base.clone(), sort, &req).await?;
+    Ok((page, TotalCount::Select(Box::new(base))))
+}

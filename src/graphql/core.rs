@@ -5,41 +5,20 @@ use entity::enums::{ConversationStatus, MessageRole, ProjectStatus};
 use uuid::Uuid;
 
 use crate::auth::Viewer as AuthViewer;
-use crate::conversations::{self, ConversationPatch, MessagePatch, NewConversation, NewMessage};
-use crate::error::{AppError, AppResult};
-use crate::graphql::node::NodeId;
-use crate::graphql::types::{
-    root_page, Conversation, Message, Node, Profile, Project, ProjectConnection, Settings, Viewer,
+use crate::domain::conversations::{
+    self, ConversationPatch, MessagePatch, NewConversation, NewMessage,
 };
+use crate::domain::filing;
+use crate::domain::profiles::{self, ProfilePatch, SettingsPatch};
+use crate::domain::projects::{self, NewProject, ProjectOrder, ProjectPatch};
+use crate::error::AppError;
+use crate::graphql::connection::root_page;
+use crate::graphql::node::{self, Node};
+use crate::graphql::types::{Conversation, Message, Profile, Project, ProjectConnection, Settings};
+use crate::graphql::values::{json_value, nullable, required};
+use crate::graphql::viewer::Viewer;
 use crate::graphql::{page_cost, RequestCtx};
 use crate::paging::PageArgs;
-use crate::profiles::{self, ProfilePatch, SettingsPatch};
-use crate::projects::{self, NewProject, ProjectOrder, ProjectPatch};
-
-/// An update field that may be absent (keep), null (clear) or a value.
-pub(crate) fn nullable<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
-    match field {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
-/// An update field that may be absent (keep) or a value; null is refused.
-pub(crate) fn required<T>(name: &str, field: MaybeUndefined<T>) -> AppResult<Option<T>> {
-    match field {
-        MaybeUndefined::Undefined => Ok(None),
-        MaybeUndefined::Null => Err(AppError::bad_input(format!("`{name}` cannot be null"))),
-        MaybeUndefined::Value(v) => Ok(Some(v)),
-    }
-}
-
-pub(crate) fn json_value(
-    field: MaybeUndefined<Json<serde_json::Value>>,
-    name: &str,
-) -> AppResult<Option<serde_json::Value>> {
-    Ok(required(name, field)?.map(|j| j.0))
-}
 
 #[derive(Default)]
 pub struct CoreQuery;
@@ -48,36 +27,7 @@ pub struct CoreQuery;
 impl CoreQuery {
     /// The object with this nodeId if the viewer may read it, else null.
     async fn node(&self, ctx: &Context<'_>, node_id: ID) -> Result<Option<Node>> {
-        let rc = ctx.data::<RequestCtx>()?;
-        let node = match NodeId::decode(&node_id)? {
-            NodeId::Project(id) => projects::find_readable(&rc.db, &rc.viewer, id)
-                .await?
-                .map(|m| Node::Project(Project(m))),
-            NodeId::Conversation(id) => conversations::find_readable(&rc.db, &rc.viewer, id)
-                .await?
-                .map(|m| Node::Conversation(Conversation(m))),
-            NodeId::Message(id) => conversations::find_message(&rc.db, &rc.viewer, id)
-                .await?
-                .map(|m| Node::Message(Message(m))),
-            NodeId::Team(id) => crate::teams::find_readable(&rc.db, &rc.viewer, id)
-                .await?
-                .map(|t| Node::Team(crate::graphql::teams::Team(t))),
-            NodeId::Task(id) => crate::tasks::find_readable(&rc.db, &rc.viewer, id)
-                .await?
-                .map(|m| Node::Task(crate::graphql::tasks::Task(m))),
-            NodeId::WorkspaceFile(id) => crate::workspace::find_readable(&rc.db, &rc.viewer, id)
-                .await?
-                .map(|m| Node::WorkspaceFile(crate::graphql::workspace::WorkspaceFile(m))),
-            NodeId::Goal(id) => crate::wellness::goals::find_goal(&rc.db, &rc.viewer, id)
-                .await?
-                .map(|m| Node::Goal(crate::graphql::wellness::Goal(m))),
-            NodeId::JournalEntry(id) => {
-                crate::wellness::journal::find_entry(&rc.db, &rc.viewer, id)
-                    .await?
-                    .map(|m| Node::JournalEntry(crate::graphql::wellness::JournalEntry(m)))
-            }
-        };
-        Ok(node)
+        node::find(ctx.data::<RequestCtx>()?, &node_id).await
     }
 
     /// The signed-in user; null for an anonymous request or the service role.
@@ -358,7 +308,7 @@ impl CoreMutation {
     ) -> Result<Project> {
         let rc = ctx.data::<RequestCtx>()?;
         Ok(Project(
-            projects::add_chat(&rc.db, &rc.viewer, project_id, conversation_id).await?,
+            filing::add_chat(&rc.db, &rc.viewer, project_id, conversation_id).await?,
         ))
     }
 
@@ -370,7 +320,7 @@ impl CoreMutation {
     ) -> Result<Project> {
         let rc = ctx.data::<RequestCtx>()?;
         Ok(Project(
-            projects::remove_chat(&rc.db, &rc.viewer, project_id, conversation_id).await?,
+            filing::remove_chat(&rc.db, &rc.viewer, project_id, conversation_id).await?,
         ))
     }
 

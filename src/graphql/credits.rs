@@ -1,5 +1,5 @@
 //! GraphQL parts of the [credits] section: the viewer's account and ledger, spending and
-//! (service role) granting. Thin resolvers over `crate::credits`.
+//! (service role) granting. Thin resolvers over `crate::domain::credits`.
 
 use async_graphql::{Context, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
@@ -7,10 +7,10 @@ use entity::credit_transaction;
 use entity::enums::CreditKind;
 use uuid::Uuid;
 
-use crate::credits::{self, Grant, Spend};
+use crate::domain::credits::{self, Grant, Spend};
 use crate::graphql::connection::connection;
+use crate::graphql::connection::root_page;
 use crate::graphql::graphql_int;
-use crate::graphql::types::root_page;
 use crate::graphql::{page_cost, RequestCtx};
 use crate::paging::PageArgs;
 

@@ -13,13 +13,13 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::Viewer;
-use crate::conversations::{self, ConversationOrder};
+use crate::domain::conversations::{self, ConversationOrder};
+use crate::domain::projects::ProjectOrder;
+use crate::domain::teams;
 use crate::error::SharedError;
 use crate::graphql::connection::CountKey;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::paging::{self, Page, PageRequest};
-use crate::projects::ProjectOrder;
-use crate::teams;
 
 /// What every loader needs: the database and the viewer the rows are scoped to.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ pub struct Loaders {
     pub teams: DataLoader<Teams>,
     pub member_pages: DataLoader<MemberPages>,
     pub team_project_pages: DataLoader<TeamProjectPages>,
-    pub task_logs: DataLoader<crate::graphql::tasks::TaskLogs>,
+    pub task_logs: DataLoader<TaskLogs>,
 }
 
 impl Loaders {
@@ -66,7 +66,7 @@ impl Loaders {
             teams: DataLoader::new(Teams(s()), tasks.spawner()),
             member_pages: DataLoader::new(MemberPages(s()), tasks.spawner()),
             team_project_pages: DataLoader::new(TeamProjectPages(s()), tasks.spawner()),
-            task_logs: DataLoader::new(crate::graphql::tasks::TaskLogs(s()), tasks.spawner()),
+            task_logs: DataLoader::new(TaskLogs(s()), tasks.spawner()),
         }
     }
 }
@@ -297,7 +297,7 @@ impl Loader<Uuid> for ChatProjects {
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let (base, parent) = crate::projects::chat_projects_query(&self.0.viewer);
+        let (base, parent) = crate::domain::projects::chat_projects_query(&self.0.viewer);
         let mut grouped = paging::fetch_grouped(&self.0.db, base, parent, keys)
             .await
             .map_err(shared)?;
@@ -448,5 +448,22 @@ impl Loader<TeamProjectPageKey> for TeamProjectPages {
             }
         }
         Ok(out)
+    }
+}
+
+/// `Task.logs`: the log lines of every task of a query level, in one statement.
+pub struct TaskLogs(pub Scope);
+
+impl Loader<Uuid> for TaskLogs {
+    type Value = Vec<entity::task_log::Model>;
+    type Error = SharedError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let (base, parent) = crate::domain::tasks::logs_query(&self.0.viewer);
+        let mut grouped = paging::fetch_grouped(&self.0.db, base, parent, keys).await?;
+        Ok(keys
+            .iter()
+            .map(|k| (*k, grouped.remove(k).unwrap_or_default()))
+            .collect())
     }
 }

@@ -10,11 +10,14 @@ pub mod errors;
 pub mod loaders;
 pub mod local_tasks;
 pub mod node;
+pub mod node_id;
 pub mod public_forms;
 pub mod realtime;
 pub mod tasks;
 pub mod teams;
 pub mod types;
+pub mod values;
+pub mod viewer;
 pub mod wellness;
 pub mod workspace;
 

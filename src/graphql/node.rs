@@ -1,95 +1,54 @@
-//! Global object identification: opaque node ids that differ across types.
+//! The `Node` interface: every object fetchable again by its `nodeId` alone, and the
+//! lookup behind `node(nodeId)`. Sits above the per-capability parts it names.
 
-use async_graphql::ID;
-use base64::Engine;
-use uuid::Uuid;
+use async_graphql::{Interface, Result, ID};
 
-use crate::error::{AppError, AppResult};
+use crate::domain::{conversations, projects, tasks, teams, wellness, workspace};
+use crate::graphql::node_id::NodeId;
+use crate::graphql::types::{Conversation, Message, Project};
+use crate::graphql::RequestCtx;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeId {
-    Project(Uuid),
-    Conversation(Uuid),
-    Message(Uuid),
-    Team(Uuid),
-    Task(Uuid),
-    WorkspaceFile(Uuid),
-    Goal(Uuid),
-    JournalEntry(Uuid),
+/// Anything fetchable again by its `nodeId` alone.
+#[derive(Interface)]
+#[graphql(field(name = "node_id", ty = "ID"))]
+pub enum Node {
+    Project(Project),
+    Conversation(Conversation),
+    Message(Message),
+    Team(crate::graphql::teams::Team),
+    Task(crate::graphql::tasks::Task),
+    WorkspaceFile(crate::graphql::workspace::WorkspaceFile),
+    Goal(crate::graphql::wellness::Goal),
+    JournalEntry(crate::graphql::wellness::JournalEntry),
 }
 
-impl NodeId {
-    fn parts(&self) -> (&'static str, Uuid) {
-        match self {
-            NodeId::Project(id) => ("Project", *id),
-            NodeId::Conversation(id) => ("Conversation", *id),
-            NodeId::Message(id) => ("Message", *id),
-            NodeId::Team(id) => ("Team", *id),
-            NodeId::Task(id) => ("Task", *id),
-            NodeId::WorkspaceFile(id) => ("WorkspaceFile", *id),
-            NodeId::Goal(id) => ("Goal", *id),
-            NodeId::JournalEntry(id) => ("JournalEntry", *id),
-        }
-    }
-
-    pub fn encode(&self) -> ID {
-        let (kind, id) = self.parts();
-        ID(base64::engine::general_purpose::STANDARD.encode(format!("{kind}:{id}")))
-    }
-
-    pub fn decode(text: &str) -> AppResult<Self> {
-        let bad = || AppError::bad_input("malformed nodeId");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let (kind, id) = text.split_once(':').ok_or_else(bad)?;
-        let id = Uuid::parse_str(id).map_err(|_| bad())?;
-        match kind {
-            "Project" => Ok(NodeId::Project(id)),
-            "Conversation" => Ok(NodeId::Conversation(id)),
-            "Message" => Ok(NodeId::Message(id)),
-            "Team" => Ok(NodeId::Team(id)),
-            "Task" => Ok(NodeId::Task(id)),
-            "WorkspaceFile" => Ok(NodeId::WorkspaceFile(id)),
-            "Goal" => Ok(NodeId::Goal(id)),
-            "JournalEntry" => Ok(NodeId::JournalEntry(id)),
-            _ => Err(bad()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_ids_round_trip_and_differ_by_type() {
-        let id = Uuid::new_v4();
-        let project = NodeId::Project(id).encode();
-        let chat = NodeId::Conversation(id).encode();
-        assert_ne!(project, chat);
-        assert_eq!(
-            NodeId::decode(&project).expect("decodes"),
-            NodeId::Project(id)
-        );
-        assert_eq!(
-            NodeId::decode(&chat).expect("decodes"),
-            NodeId::Conversation(id)
-        );
-    }
-
-    #[test]
-    fn malformed_node_ids_are_bad_input() {
-        for text in [
-            "",
-            "!!!",
-            "UHJvamVjdDpub3QtYS11dWlk",
-            "VGVhbTo=",
-            "VGFzazo=",
-        ] {
-            let err = NodeId::decode(text).expect_err("malformed");
-            assert_eq!(err.code(), "BAD_USER_INPUT", "{text}");
-        }
-    }
+/// The object with this nodeId if the viewer may read it, else `None`.
+pub async fn find(rc: &RequestCtx, node_id: &ID) -> Result<Option<Node>> {
+    let node = match NodeId::decode(node_id)? {
+        NodeId::Project(id) => projects::find_readable(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|m| Node::Project(Project(m))),
+        NodeId::Conversation(id) => conversations::find_readable(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|m| Node::Conversation(Conversation(m))),
+        NodeId::Message(id) => conversations::find_message(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|m| Node::Message(Message(m))),
+        NodeId::Team(id) => teams::find_readable(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|t| Node::Team(crate::graphql::teams::Team(t))),
+        NodeId::Task(id) => tasks::find_readable(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|m| Node::Task(crate::graphql::tasks::Task(m))),
+        NodeId::WorkspaceFile(id) => workspace::find_readable(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|m| Node::WorkspaceFile(crate::graphql::workspace::WorkspaceFile(m))),
+        NodeId::Goal(id) => wellness::goals::find_goal(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|m| Node::Goal(crate::graphql::wellness::Goal(m))),
+        NodeId::JournalEntry(id) => wellness::journal::find_entry(&rc.db, &rc.viewer, id)
+            .await?
+            .map(|m| Node::JournalEntry(crate::graphql::wellness::JournalEntry(m))),
+    };
+    Ok(node)
 }

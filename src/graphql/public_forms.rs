@@ -1,16 +1,16 @@
 //! GraphQL parts of the [public] section: the waitlist and site visits. Thin resolvers
-//! over `crate::public_forms`.
+//! over `crate::domain::public_forms`.
 
 use async_graphql::{Context, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::waitlist_entry;
 use uuid::Uuid;
 
+use crate::domain::public_forms::{self, SiteVisit};
 use crate::graphql::connection::connection;
-use crate::graphql::types::root_page;
+use crate::graphql::connection::root_page;
 use crate::graphql::{page_cost, RequestCtx};
 use crate::paging::PageArgs;
-use crate::public_forms::{self, SiteVisit};
 
 #[derive(Clone)]
 pub struct WaitlistEntry(pub waitlist_entry::Model);

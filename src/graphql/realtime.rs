@@ -92,7 +92,7 @@ impl RealtimeSubscription {
         conversation_id: Uuid,
     ) -> Result<impl Stream<Item = Result<Message>>> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::conversations::find_readable(&rc.db, &rc.viewer, conversation_id)
+        crate::domain::conversations::find_readable(&rc.db, &rc.viewer, conversation_id)
             .await?
             .ok_or_else(|| AppError::not_found("conversation"))?;
         subscribe(ctx, Filter::MessagesOf(conversation_id), |d| match d {
@@ -124,7 +124,7 @@ impl RealtimeSubscription {
         let rc = ctx.data::<RequestCtx>()?;
         access::require_signed_in(&rc.viewer)?;
         if let Some(id) = id {
-            crate::tasks::find_readable(&rc.db, &rc.viewer, id)
+            crate::domain::tasks::find_readable(&rc.db, &rc.viewer, id)
                 .await?
                 .ok_or_else(|| AppError::not_found("task"))?;
         }

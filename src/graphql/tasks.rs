@@ -2,25 +2,20 @@
 //! all tasks of a query level in one statement), `viewer.tasks`/`taskCounts`, `task(id)`
 //! and the task mutations. Thin: arguments in, a `tasks` operation or a loader, objects out.
 
-use std::collections::HashMap;
-
-use async_graphql::dataloader::Loader;
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::enums::{TaskLogType, TaskStatus};
 use entity::{task, task_log};
 use uuid::Uuid;
 
-use crate::error::SharedError;
+use crate::domain::tasks::{self, NewLogLine, NewTask, TaskFilter, TaskOrder, TaskPatch};
 use crate::graphql::connection::connection;
-use crate::graphql::core::{nullable, required};
+use crate::graphql::connection::root_page;
 use crate::graphql::graphql_int;
-use crate::graphql::loaders::Scope;
-use crate::graphql::node::NodeId;
-use crate::graphql::types::root_page;
+use crate::graphql::node_id::NodeId;
+use crate::graphql::values::{nullable, required};
 use crate::graphql::{page_cost, RequestCtx};
-use crate::paging::{self, PageArgs};
-use crate::tasks::{self, NewLogLine, NewTask, TaskFilter, TaskOrder, TaskPatch};
+use crate::paging::PageArgs;
 
 #[derive(Clone)]
 pub struct Task(pub task::Model);
@@ -106,23 +101,6 @@ pub struct TaskStatusCount {
 }
 
 connection!(TaskConnection, TaskEdge, Task, task::Model);
-
-/// `Task.logs`: the log lines of every task of a query level, in one statement.
-pub struct TaskLogs(pub Scope);
-
-impl Loader<Uuid> for TaskLogs {
-    type Value = Vec<task_log::Model>;
-    type Error = SharedError;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let (base, parent) = tasks::logs_query(&self.0.viewer);
-        let mut grouped = paging::fetch_grouped(&self.0.db, base, parent, keys).await?;
-        Ok(keys
-            .iter()
-            .map(|k| (*k, grouped.remove(k).unwrap_or_default()))
-            .collect())
-    }
-}
 
 #[derive(InputObject, Default)]
 #[graphql(name = "TaskFilter")]

@@ -8,15 +8,16 @@ use uuid::Uuid;
 
 use crate::access::TeamPowers;
 use crate::auth::Viewer as AuthViewer;
+use crate::domain::projects::ProjectOrder;
+use crate::domain::teams;
 use crate::error::AppError;
+use crate::graphql::connection::root_page;
 use crate::graphql::connection::{connection, CountKey, TotalCount};
 use crate::graphql::loaders::{MemberPageKey, TeamProjectPageKey};
-use crate::graphql::node::NodeId;
-use crate::graphql::types::{root_page, ProjectConnection, PublicProfile};
+use crate::graphql::node_id::NodeId;
+use crate::graphql::types::{ProjectConnection, PublicProfile};
 use crate::graphql::{page_cost, RequestCtx};
 use crate::paging::{PageArgs, PageRequest};
-use crate::projects::ProjectOrder;
-use crate::teams;
 
 #[derive(Clone)]
 pub struct Team(pub team::Model);

@@ -1,40 +1,23 @@
 //! GraphQL objects of the [core] section: thin wrappers around entity models whose
 //! nested fields go through the request's loaders.
 
-use async_graphql::{Context, Interface, Json, Object, Result, ID};
+use async_graphql::{Context, Json, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use entity::enums::{ConversationStatus, MessageRole, ProjectStatus};
 use entity::{conversation, message, profile, project, settings};
 use uuid::Uuid;
 
 use crate::access::ProjectAccess;
-use crate::conversations::{self, ConversationFilter, ConversationOrder};
+use crate::domain::conversations::{self, ConversationFilter, ConversationOrder};
+use crate::domain::projects::{self, ProjectFilter, ProjectOrder};
 use crate::error::AppError;
-use crate::graphql::connection::{connection, CountKey, TotalCount};
+use crate::graphql::connection::{connection, root_page, CountKey, TotalCount};
 use crate::graphql::graphql_int;
 use crate::graphql::loaders::{ChatPageKey, MessagePageKey};
-use crate::graphql::node::NodeId;
+use crate::graphql::node_id::NodeId;
+use crate::graphql::values::json;
 use crate::graphql::{page_cost, RequestCtx};
-use crate::paging::{self, PageArgs, PageRequest};
-use crate::projects::{self, ProjectFilter, ProjectOrder};
-
-pub fn json(value: &serde_json::Value) -> Json<serde_json::Value> {
-    Json(value.clone())
-}
-
-/// Anything fetchable again by its `nodeId` alone.
-#[derive(Interface)]
-#[graphql(field(name = "node_id", ty = "ID"))]
-pub enum Node {
-    Project(Project),
-    Conversation(Conversation),
-    Message(Message),
-    Team(crate::graphql::teams::Team),
-    Task(crate::graphql::tasks::Task),
-    WorkspaceFile(crate::graphql::workspace::WorkspaceFile),
-    Goal(crate::graphql::wellness::Goal),
-    JournalEntry(crate::graphql::wellness::JournalEntry),
-}
+use crate::paging::{PageArgs, PageRequest};
 
 pub struct Profile(pub profile::Model);
 
@@ -124,43 +107,6 @@ connection!(
 );
 connection!(MessageConnection, MessageEdge, Message, message::Model);
 
-/// A root-level page of one select.
-pub async fn root_page<M: paging::Keyed>(
-    rc: &RequestCtx,
-    base: sea_orm::sea_query::SelectStatement,
-    sort: &paging::Sort,
-    args: PageArgs,
-) -> Result<(paging::Page<M>, TotalCount)> {
-    let req = PageRequest::new(&args, sort, rc.limits)?;
-    let page = paging::fetch_page(&rc.db, base.clone(), sort, &req).await?;
-    Ok((page, TotalCount::Select(Box::new(base))))
-}
-
-// The signed-in user; each capability adds its fields as one part of this merged object.
-#[derive(async_graphql::MergedObject)]
-#[graphql(name = "Viewer")]
-pub struct Viewer(
-    pub ViewerCore,
-    pub crate::graphql::teams::ViewerTeams,
-    pub crate::graphql::tasks::ViewerTasks,
-    pub crate::graphql::workspace::ViewerWorkspace,
-    pub crate::graphql::wellness::ViewerWellness,
-    pub crate::graphql::credits::ViewerCredits,
-);
-
-impl Viewer {
-    pub fn new(id: Uuid, email: Option<String>) -> Self {
-        Viewer(
-            ViewerCore { id, email },
-            crate::graphql::teams::ViewerTeams,
-            crate::graphql::tasks::ViewerTasks,
-            crate::graphql::workspace::ViewerWorkspace,
-            crate::graphql::wellness::ViewerWellness,
-            crate::graphql::credits::ViewerCredits,
-        )
-    }
-}
-
 /// The [core] fields of `Viewer`.
 pub struct ViewerCore {
     pub id: Uuid,
@@ -177,20 +123,20 @@ impl ViewerCore {
             return Ok(self.email.clone());
         }
         let rc = ctx.data::<RequestCtx>()?;
-        Ok(crate::profiles::own_profile(&rc.db, &rc.viewer)
+        Ok(crate::domain::profiles::own_profile(&rc.db, &rc.viewer)
             .await?
             .email)
     }
     async fn profile(&self, ctx: &Context<'_>) -> Result<Profile> {
         let rc = ctx.data::<RequestCtx>()?;
         Ok(Profile(
-            crate::profiles::own_profile(&rc.db, &rc.viewer).await?,
+            crate::domain::profiles::own_profile(&rc.db, &rc.viewer).await?,
         ))
     }
     async fn settings(&self, ctx: &Context<'_>) -> Result<Settings> {
         let rc = ctx.data::<RequestCtx>()?;
         Ok(Settings(
-            crate::profiles::own_settings(&rc.db, &rc.viewer).await?,
+            crate::domain::profiles::own_settings(&rc.db, &rc.viewer).await?,
         ))
     }
 
@@ -310,7 +256,7 @@ pub struct Project(pub project::Model);
 
 #[Object]
 impl Project {
-    async fn node_id(&self) -> ID {
+    pub async fn node_id(&self) -> ID {
         NodeId::Project(self.0.id).encode()
     }
     async fn id(&self) -> Uuid {
@@ -424,7 +370,7 @@ pub struct Conversation(pub conversation::Model);
 
 #[Object]
 impl Conversation {
-    async fn node_id(&self) -> ID {
+    pub async fn node_id(&self) -> ID {
         NodeId::Conversation(self.0.id).encode()
     }
     async fn id(&self) -> Uuid {
@@ -533,7 +479,7 @@ pub struct Message(pub message::Model);
 
 #[Object]
 impl Message {
-    async fn node_id(&self) -> ID {
+    pub async fn node_id(&self) -> ID {
         NodeId::Message(self.0.id).encode()
     }
     async fn id(&self) -> Uuid {

@@ -1,5 +1,5 @@
 //! GraphQL parts of the [wellness] section: goals, journal entries, progress metrics and
-//! statistics. Thin resolvers over `crate::wellness`.
+//! statistics. Thin resolvers over `crate::domain::wellness`.
 
 use std::borrow::Cow;
 
@@ -13,17 +13,18 @@ use entity::enums::GoalStatus;
 use entity::{goal, journal_entry, progress_metric};
 use uuid::Uuid;
 
+use crate::domain::wellness::goals::{self, GoalFilter, GoalPatch, NewGoal};
+use crate::domain::wellness::journal::{self, JournalFilter, JournalPatch, NewJournalEntry};
+use crate::domain::wellness::{progress, statistics};
 use crate::graphql::connection::connection;
-use crate::graphql::core::{json_value, nullable, required};
+use crate::graphql::connection::root_page;
 use crate::graphql::date::Date;
 use crate::graphql::graphql_int;
-use crate::graphql::node::NodeId;
-use crate::graphql::types::{json, root_page};
+use crate::graphql::node_id::NodeId;
+use crate::graphql::values::json;
+use crate::graphql::values::{json_value, nullable, required};
 use crate::graphql::{page_cost, RequestCtx};
 use crate::paging::PageArgs;
-use crate::wellness::goals::{self, GoalFilter, GoalPatch, NewGoal};
-use crate::wellness::journal::{self, JournalFilter, JournalPatch, NewJournalEntry};
-use crate::wellness::{progress, statistics};
 
 #[derive(Clone)]
 pub struct Goal(pub goal::Model);

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use entity::workspace_file;
 use uuid::Uuid;
 
+use crate::domain::workspace::{self, WriteFile};
 use crate::graphql::graphql_int;
-use crate::graphql::node::NodeId;
-use crate::graphql::types::json;
+use crate::graphql::node_id::NodeId;
+use crate::graphql::values::json;
 use crate::graphql::RequestCtx;
-use crate::workspace::{self, WriteFile};
 
 #[derive(Clone)]
 pub struct WorkspaceFile(pub workspace_file::Model);

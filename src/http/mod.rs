@@ -6,7 +6,6 @@
 
 pub mod apq;
 pub mod graphiql;
-pub mod metrics;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -28,6 +27,7 @@ use crate::auth::{Authenticator, Viewer};
 use crate::graphql::errors::{code_of, is_pre_execution, with_code};
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::{AppSchema, RequestCtx};
+use crate::metrics;
 use crate::paging::PageLimits;
 
 /// What every request handler shares.
@@ -351,7 +351,8 @@ async fn execute(
         return response;
     }
     if let Viewer::User(user) = &viewer {
-        if let Err(err) = crate::profiles::ensure_user(&state.db, user, state.signup_credits).await
+        if let Err(err) =
+            crate::domain::profiles::ensure_user(&state.db, user, state.signup_credits).await
         {
             let code = err.code();
             // The conversion logs an internal cause and keeps it out of the message.

@@ -182,9 +182,12 @@ async fn serve(
                 }
             };
             if let Viewer::User(user) = &viewer {
-                if let Err(err) =
-                    crate::profiles::ensure_user(&init_state.db, user, init_state.signup_credits)
-                        .await
+                if let Err(err) = crate::domain::profiles::ensure_user(
+                    &init_state.db,
+                    user,
+                    init_state.signup_credits,
+                )
+                .await
                 {
                     init_session.failed.store(true, Ordering::SeqCst);
                     let err: async_graphql::Error = err.into();

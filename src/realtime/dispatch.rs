@@ -80,7 +80,7 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
                 registry,
                 candidates,
                 id,
-                access::own_tasks,
+                access::readable_tasks,
                 |t| t.user_id,
                 Delivery::Task,
             )
@@ -93,7 +93,7 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
                 registry,
                 candidates,
                 id,
-                access::own_goals,
+                access::readable_goals,
                 |g| g.user_id,
                 Delivery::Goal,
             )
@@ -106,7 +106,7 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
                 registry,
                 candidates,
                 id,
-                access::own_progress_metrics,
+                access::readable_progress_metrics,
                 |p| p.user_id,
                 Delivery::Progress,
             )
@@ -119,7 +119,7 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
                 registry,
                 candidates,
                 id,
-                access::own_profile,
+                access::readable_profiles,
                 |p| p.id,
                 Delivery::Profile,
             )
@@ -147,7 +147,7 @@ where
 }
 
 /// A row keyed by its user (tasks, goals, progress, profile): read once, then queued for
-/// the candidates `access::own_row_readers` admits.
+/// the candidates `access::user_row_readers` admits.
 async fn owned_row<E>(
     db: &DatabaseConnection,
     registry: &Registry,
@@ -167,7 +167,7 @@ where
     let Some(row) = read::<E>(db, id, readable).await? else {
         return Ok(());
     };
-    let readers = access::own_row_readers(owner(&row));
+    let readers = access::user_row_readers(owner(&row));
     send(registry, &candidates, &readers, wrap(Arc::new(row)));
     Ok(())
 }

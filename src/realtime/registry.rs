@@ -82,7 +82,7 @@ impl Registry {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let overflowed = Arc::new(AtomicBool::new(false));
-        crate::http::metrics::record_subscriptions(1);
+        crate::metrics::record_subscriptions(1);
         self.entries().insert(
             id,
             Entry {
@@ -149,7 +149,7 @@ impl Registry {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        crate::http::metrics::record_subscriptions(-1);
+        crate::metrics::record_subscriptions(-1);
         if let Some(registry) = self.registry.upgrade() {
             registry.remove(self.id);
         }

@@ -12,6 +12,7 @@ mod credits;
 mod http;
 mod isolation;
 mod js_client;
+mod layout;
 mod loading;
 mod pagination;
 mod policies;

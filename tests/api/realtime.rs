@@ -863,7 +863,7 @@ async fn readers_agree_with_readable_conversations(app: &TestApp, users: &[&User
             .await
             .unwrap();
         for viewer in &viewers {
-            let readable = confab::conversations::find_readable(&app.db, viewer, *chat)
+            let readable = confab::domain::conversations::find_readable(&app.db, viewer, *chat)
                 .await
                 .unwrap()
                 .is_some();

@@ -27,7 +27,8 @@ pub async fn viewer_metrics(
     metric_type: Option<&str>,
 ) -> AppResult<Vec<progress_metric::Model>> {
     access::require_user(viewer)?;
-    let mut select = progress_metric::Entity::find().filter(access::own_progress_metrics(viewer));
+    let mut select =
+        progress_metric::Entity::find().filter(access::readable_progress_metrics(viewer));
     if let Some(t) = metric_type {
         select = select.filter(progress_metric::Column::MetricType.eq(t.trim()));
     }
@@ -111,7 +112,7 @@ async fn upsert(
     .exec_without_returning(&txn)
     .await?;
     let saved = progress_metric::Entity::find()
-        .filter(access::own_progress_metrics(viewer))
+        .filter(access::readable_progress_metrics(viewer))
         .filter(progress_metric::Column::UserId.eq(user))
         .filter(progress_metric::Column::MetricType.eq(metric_type))
         .one(&txn)

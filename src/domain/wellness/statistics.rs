@@ -39,7 +39,7 @@ fn count<T: sea_orm::sea_query::IntoTableRef>(table: T, cond: Condition) -> Simp
 
 fn goals_with(viewer: &Viewer, status: GoalStatus) -> Condition {
     Condition::all()
-        .add(access::own_goals(viewer))
+        .add(access::readable_goals(viewer))
         .add(Expr::col((goal::Entity, goal::Column::Status)).eq(status))
 }
 
@@ -76,7 +76,10 @@ pub async fn viewer_statistics(
             Alias::new("completed_goals"),
         )
         .expr_as(
-            count(journal_entry::Entity, access::own_journal_entries(viewer)),
+            count(
+                journal_entry::Entity,
+                access::readable_journal_entries(viewer),
+            ),
             Alias::new("journal_entries"),
         )
         .expr_as(last_conversation, Alias::new("last_conversation_at"))

@@ -89,7 +89,7 @@ pub struct TaskFilter {
 
 /// The select behind `viewer.tasks`: the viewer's own tasks.
 pub fn viewer_tasks_query(viewer: &Viewer, filter: &TaskFilter) -> SelectStatement {
-    let mut cond = Condition::all().add(access::viewer_tasks(viewer));
+    let mut cond = Condition::all().add(access::own_tasks(viewer));
     if let Some(statuses) = &filter.status {
         cond = cond.add(task::Column::Status.is_in(statuses.iter().copied()));
     }
@@ -103,7 +103,7 @@ pub fn viewer_tasks_query(viewer: &Viewer, filter: &TaskFilter) -> SelectStateme
 pub fn logs_query(viewer: &Viewer) -> (SelectStatement, Expr) {
     (
         task_log::Entity::find()
-            .filter(access::own_task_logs(viewer))
+            .filter(access::readable_task_logs(viewer))
             .order_by(task_log::Column::Sequence, Order::Asc)
             .into_query(),
         Expr::col((task_log::Entity, task_log::Column::TaskId)),
@@ -117,7 +117,7 @@ pub async fn find_readable(
     id: Uuid,
 ) -> AppResult<Option<task::Model>> {
     Ok(task::Entity::find_by_id(id)
-        .filter(access::own_tasks(viewer))
+        .filter(access::readable_tasks(viewer))
         .one(db)
         .await?)
 }
@@ -130,7 +130,7 @@ async fn lock_editable(
     viewer: &Viewer,
     id: Uuid,
 ) -> AppResult<task::Model> {
-    let mut select = task::Entity::find_by_id(id).filter(access::own_tasks(viewer));
+    let mut select = task::Entity::find_by_id(id).filter(access::editable_tasks(viewer));
     if db.get_database_backend() == DbBackend::Postgres {
         select = select.lock_exclusive();
     }
@@ -150,7 +150,7 @@ pub async fn status_counts(
         .select_only()
         .column(task::Column::Status)
         .column_as(column(task::Column::Id).count(), "n")
-        .filter(access::viewer_tasks(viewer))
+        .filter(access::own_tasks(viewer))
         .group_by(task::Column::Status)
         .into_tuple()
         .all(db)
@@ -299,7 +299,7 @@ pub async fn append_log(
         .select_only()
         .column_as(task_log::Column::Sequence.max(), "highest")
         .filter(task_log::Column::TaskId.eq(id))
-        .filter(access::own_task_logs(viewer))
+        .filter(access::readable_task_logs(viewer))
         .into_tuple::<Option<i32>>()
         .one(&txn)
         .await?
@@ -333,7 +333,7 @@ pub async fn delete_task(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) -> 
     lock_editable(&txn, viewer, id).await?;
     task::Entity::delete_many()
         .filter(task::Column::Id.eq(id))
-        .filter(access::own_tasks(viewer))
+        .filter(access::editable_tasks(viewer))
         .exec(&txn)
         .await?;
     txn.commit().await?;
@@ -353,7 +353,7 @@ pub async fn delete_by_status(
     }
     let txn = db::begin_write(db).await?;
     let deleted = task::Entity::delete_many()
-        .filter(access::viewer_tasks(viewer))
+        .filter(access::own_tasks(viewer))
         .filter(task::Column::Status.is_in(statuses.iter().copied()))
         .exec(&txn)
         .await?;

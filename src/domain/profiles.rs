@@ -73,7 +73,7 @@ pub async fn ensure_user(
     )
     .exec_without_returning(&txn)
     .await?;
-    crate::credits::open_account(&txn, user.id, signup_credits, now).await?;
+    crate::domain::credits::open_account(&txn, user.id, signup_credits, now).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -82,7 +82,7 @@ pub async fn ensure_user(
 pub async fn own_profile(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult<profile::Model> {
     let id = access::require_user(viewer)?;
     profile::Entity::find_by_id(id)
-        .filter(access::own_profile(viewer))
+        .filter(access::readable_profiles(viewer))
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("profile"))
@@ -95,7 +95,7 @@ pub async fn own_settings(
 ) -> AppResult<settings::Model> {
     let id = access::require_user(viewer)?;
     settings::Entity::find_by_id(id)
-        .filter(access::own_settings(viewer))
+        .filter(access::readable_settings(viewer))
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("settings"))
@@ -200,9 +200,9 @@ pub async fn update_settings(
 pub async fn delete_account(db: &sea_orm::DatabaseConnection, viewer: &Viewer) -> AppResult<Uuid> {
     let id = access::require_user(viewer)?;
     let txn = db::begin_write(db).await?;
-    crate::teams::leave_all_teams(&txn, id).await?;
+    crate::domain::teams::leave_all_teams(&txn, id).await?;
     let deleted = profile::Entity::delete_many()
-        .filter(access::own_profile(viewer))
+        .filter(access::editable_profiles(viewer))
         .exec(&txn)
         .await?;
     if deleted.rows_affected == 0 {

@@ -58,7 +58,7 @@ pub fn transaction_sort() -> Sort {
 pub fn viewer_transactions_query(viewer: &Viewer) -> AppResult<SelectStatement> {
     access::require_user(viewer)?;
     Ok(credit_transaction::Entity::find()
-        .filter(access::own_credit_transactions(viewer))
+        .filter(access::readable_credit_transactions(viewer))
         .into_query())
 }
 
@@ -66,7 +66,7 @@ pub fn viewer_transactions_query(viewer: &Viewer) -> AppResult<SelectStatement> 
 pub async fn viewer_balance(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult<i64> {
     let user = access::require_user(viewer)?;
     let balance = credit_account::Entity::find_by_id(user)
-        .filter(access::own_credit_accounts(viewer))
+        .filter(access::readable_credit_accounts(viewer))
         .select_only()
         .column(credit_account::Column::Balance)
         .into_tuple::<i64>()
@@ -149,7 +149,7 @@ async fn find_by_key(
     key: &str,
 ) -> AppResult<Option<CreditTransaction>> {
     Ok(credit_transaction::Entity::find()
-        .filter(access::own_credit_transactions(viewer))
+        .filter(access::readable_credit_transactions(viewer))
         .filter(credit_transaction::Column::UserId.eq(user))
         .filter(credit_transaction::Column::IdempotencyKey.eq(key))
         .one(db)
@@ -163,7 +163,7 @@ async fn lock_account(
     user: Uuid,
 ) -> AppResult<Option<credit_account::Model>> {
     let mut select =
-        credit_account::Entity::find_by_id(user).filter(access::own_credit_accounts(viewer));
+        credit_account::Entity::find_by_id(user).filter(access::readable_credit_accounts(viewer));
     if db.get_database_backend() == DbBackend::Postgres {
         select = select.lock_exclusive();
     }
@@ -241,7 +241,7 @@ async fn attempt(db: &DatabaseConnection, viewer: &Viewer, change: &Change) -> A
                     Expr::col((credit_account::Entity, credit_account::Column::Entries))
                         .eq(entries),
                 )
-                .cond_where(access::own_credit_accounts(viewer))
+                .cond_where(access::readable_credit_accounts(viewer))
                 .to_owned(),
         )
         .await?;
@@ -349,7 +349,7 @@ pub async fn grant(
 ) -> AppResult<CreditTransaction> {
     access::require_service(viewer)?;
     let exists = profile::Entity::find_by_id(input.user_id)
-        .filter(access::own_profile(viewer))
+        .filter(access::readable_profiles(viewer))
         .select_only()
         .column(profile::Column::Id)
         .into_tuple::<Uuid>()

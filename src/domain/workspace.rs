@@ -140,7 +140,7 @@ async fn find_at(
     path: &WorkspacePath,
 ) -> AppResult<Option<workspace_file::Model>> {
     Ok(workspace_file::Entity::find()
-        .filter(access::viewer_workspace_files(viewer))
+        .filter(access::own_workspace_files(viewer))
         .filter(workspace_file::Column::Path.eq(path.as_str()))
         .one(db)
         .await?)
@@ -153,7 +153,7 @@ pub async fn find_readable(
     id: Uuid,
 ) -> AppResult<Option<workspace_file::Model>> {
     Ok(workspace_file::Entity::find_by_id(id)
-        .filter(access::own_workspace_files(viewer))
+        .filter(access::readable_workspace_files(viewer))
         .one(db)
         .await?)
 }
@@ -176,7 +176,7 @@ async fn readable_label(
 ) -> AppResult<Option<entity::project::Model>> {
     match project_id {
         None => Ok(None),
-        Some(id) => crate::projects::find_readable(db, viewer, id)
+        Some(id) => crate::domain::projects::find_readable(db, viewer, id)
             .await?
             .map(Some)
             .ok_or_else(|| AppError::not_found("project")),
@@ -187,7 +187,7 @@ async fn readable_label(
 fn reject_deleted_label(label: &Option<entity::project::Model>) -> AppResult<()> {
     label
         .as_ref()
-        .map_or(Ok(()), crate::projects::reject_deleted)
+        .map_or(Ok(()), crate::domain::projects::reject_deleted)
 }
 
 /// `viewer.workspaceFiles`: entries directly under `parent` (`None`: the root),
@@ -200,7 +200,7 @@ pub async fn list(
     project_id: Option<Uuid>,
 ) -> AppResult<Vec<workspace_file::Model>> {
     readable_label(db, viewer, project_id).await?;
-    let mut select = workspace_file::Entity::find().filter(access::viewer_workspace_files(viewer));
+    let mut select = workspace_file::Entity::find().filter(access::own_workspace_files(viewer));
     select = match parent {
         None => select.filter(workspace_file::Column::ParentPath.is_null()),
         Some(p) => {
@@ -229,7 +229,7 @@ async fn lock_workspace(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult
         profile::Entity::find()
             .select_only()
             .column(profile::Column::Id)
-            .filter(access::own_profile(viewer))
+            .filter(access::readable_profiles(viewer))
             .lock(LockType::NoKeyUpdate)
             .into_tuple::<Uuid>()
             .one(db)
@@ -276,7 +276,7 @@ async fn ensure_parents(
         return Ok(());
     }
     let existing = workspace_file::Entity::find()
-        .filter(access::viewer_workspace_files(viewer))
+        .filter(access::own_workspace_files(viewer))
         .filter(workspace_file::Column::Path.is_in(ancestors.iter().map(|a| a.as_str())))
         .all(db)
         .await?;
@@ -432,7 +432,7 @@ pub async fn move_entry(
                 Func::char_length(column(workspace_file::Column::Path)).max(),
                 "longest",
             )
-            .filter(access::viewer_workspace_files(viewer))
+            .filter(access::own_workspace_files(viewer))
             .filter(beneath(&from))
             .into_tuple::<Option<i32>>()
             .one(&txn)
@@ -464,7 +464,7 @@ pub async fn move_entry(
                 rebased(&to, workspace_file::Column::ParentPath, from.chars()),
             )
             .col_expr(workspace_file::Column::UpdatedAt, Expr::val(now))
-            .filter(access::viewer_workspace_files(viewer))
+            .filter(access::own_workspace_files(viewer))
             .filter(beneath(&from))
             .exec(&txn)
             .await?;
@@ -498,7 +498,7 @@ pub async fn delete_entry(
         let child = workspace_file::Entity::find()
             .select_only()
             .column(workspace_file::Column::Id)
-            .filter(access::viewer_workspace_files(viewer))
+            .filter(access::own_workspace_files(viewer))
             .filter(workspace_file::Column::ParentPath.eq(path.as_str()))
             .into_tuple::<Uuid>()
             .one(&txn)
@@ -515,7 +515,7 @@ pub async fn delete_entry(
         which = which.add(beneath(&path));
     }
     let deleted = workspace_file::Entity::delete_many()
-        .filter(access::viewer_workspace_files(viewer))
+        .filter(access::own_workspace_files(viewer))
         .filter(which)
         .exec(&txn)
         .await?;

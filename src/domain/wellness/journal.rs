@@ -74,7 +74,7 @@ pub fn viewer_journal_query(
     filter: &JournalFilter,
     backend: DbBackend,
 ) -> SelectStatement {
-    let mut cond = Condition::all().add(access::own_journal_entries(viewer));
+    let mut cond = Condition::all().add(access::readable_journal_entries(viewer));
     if let Some(tag) = &filter.tag {
         cond = cond.add(has_tag(backend, tag));
     }
@@ -97,7 +97,7 @@ pub async fn find_entry(
     id: Uuid,
 ) -> AppResult<Option<journal_entry::Model>> {
     Ok(journal_entry::Entity::find_by_id(id)
-        .filter(access::own_journal_entries(viewer))
+        .filter(access::readable_journal_entries(viewer))
         .one(db)
         .await?)
 }
@@ -249,7 +249,7 @@ pub async fn delete_entry(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) ->
     find_editable_entry(&txn, viewer, id).await?;
     journal_entry::Entity::delete_many()
         .filter(journal_entry::Column::Id.eq(id))
-        .filter(access::own_journal_entries(viewer))
+        .filter(access::editable_journal_entries(viewer))
         .exec(&txn)
         .await?;
     txn.commit().await?;

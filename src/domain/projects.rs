@@ -2,8 +2,8 @@
 //! and filing chats in them. Every statement is scoped by the `access` module.
 
 use entity::enums::ProjectStatus;
-use entity::{conversation, project, project_conversation};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, OnConflict, Order, SelectStatement};
+use entity::{project, project_conversation};
+use sea_orm::sea_query::{Condition, Expr, Func, OnConflict, Order, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait,
@@ -15,7 +15,6 @@ use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
-use crate::realtime::{self, Event};
 use crate::validate;
 
 impl Keyed for project::Model {
@@ -79,22 +78,9 @@ pub struct ProjectFilter {
     pub title_contains: Option<String>,
 }
 
-/// A case-insensitive substring match on a text column.
-pub fn contains_ignoring_case(expr: Expr, needle: &str) -> Condition {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Condition::all().add(
-        Expr::expr(Func::lower(expr))
-            .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')),
-    )
-}
-
 /// The select behind `viewer.projects`: the viewer's own and team projects.
 pub fn viewer_projects_query(viewer: &Viewer, filter: &ProjectFilter) -> SelectStatement {
-    let mut cond = Condition::all().add(access::member_projects(viewer));
+    let mut cond = Condition::all().add(access::own_projects(viewer));
     match filter.status {
         Some(status) => cond = cond.add(project::Column::Status.eq(status)),
         None => cond = cond.add(project::Column::Status.ne(ProjectStatus::Deleted)),
@@ -106,7 +92,7 @@ pub fn viewer_projects_query(viewer: &Viewer, filter: &ProjectFilter) -> SelectS
         cond = cond.add(project::Column::IsPublic.eq(public));
     }
     if let Some(needle) = &filter.title_contains {
-        cond = cond.add(contains_ignoring_case(
+        cond = cond.add(db::contains_ignoring_case(
             column(project::Column::Title),
             needle,
         ));
@@ -268,7 +254,7 @@ pub async fn create_project(
     if let Some(team_id) = input.team_id {
         // Any member may create a project in their team (they own it). The team row stays
         // locked until the commit, so the viewer cannot be removed in between.
-        crate::teams::enter(&txn, viewer, team_id).await?;
+        crate::domain::teams::enter(&txn, viewer, team_id).await?;
     }
     let created = row.insert(&txn).await?;
     txn.commit().await?;
@@ -381,21 +367,6 @@ pub async fn restore_project(
     Ok(result)
 }
 
-/// Files a chat in a project: the viewer must be able to edit the project and own the chat.
-pub async fn add_chat(
-    db: &DatabaseConnection,
-    viewer: &Viewer,
-    project_id: Uuid,
-    conversation_id: Uuid,
-) -> AppResult<project::Model> {
-    access::require_signed_in(viewer)?;
-    let txn = db::begin_write(db).await?;
-    let (project, _) = check_filing(&txn, viewer, project_id, conversation_id).await?;
-    file_chat(&txn, project_id, conversation_id).await?;
-    realtime::commit(txn, &[Event::conversation(conversation_id)]).await?;
-    Ok(project)
-}
-
 /// Inserts the project↔chat link unless it exists.
 pub async fn file_chat(
     db: &impl ConnectionTrait,
@@ -418,42 +389,4 @@ pub async fn file_chat(
     .exec_without_returning(db)
     .await?;
     Ok(())
-}
-
-pub async fn remove_chat(
-    db: &DatabaseConnection,
-    viewer: &Viewer,
-    project_id: Uuid,
-    conversation_id: Uuid,
-) -> AppResult<project::Model> {
-    access::require_signed_in(viewer)?;
-    let txn = db::begin_write(db).await?;
-    let (project, _) = check_filing(&txn, viewer, project_id, conversation_id).await?;
-    project_conversation::Entity::delete_many()
-        .filter(project_conversation::Column::ProjectId.eq(project_id))
-        .filter(project_conversation::Column::ConversationId.eq(conversation_id))
-        .exec(&txn)
-        .await?;
-    realtime::commit(txn, &[Event::conversation(conversation_id)]).await?;
-    Ok(project)
-}
-
-/// Visibility of both ends first (`NOT_FOUND`), then permission on both (`FORBIDDEN`),
-/// then state (a DELETED project is `CONFLICT`).
-async fn check_filing(
-    db: &impl ConnectionTrait,
-    viewer: &Viewer,
-    project_id: Uuid,
-    conversation_id: Uuid,
-) -> AppResult<(project::Model, conversation::Model)> {
-    let project = find_readable(db, viewer, project_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("project"))?;
-    let chat = crate::conversations::find_readable(db, viewer, conversation_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("conversation"))?;
-    find_editable(db, viewer, project_id).await?;
-    crate::conversations::find_editable(db, viewer, conversation_id).await?;
-    reject_deleted(&project)?;
-    Ok((project, chat))
 }

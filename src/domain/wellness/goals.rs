@@ -52,7 +52,7 @@ pub struct GoalFilter {
 
 /// The select behind `viewer.goals`.
 pub fn viewer_goals_query(viewer: &Viewer, filter: &GoalFilter) -> SelectStatement {
-    let mut cond = Condition::all().add(access::own_goals(viewer));
+    let mut cond = Condition::all().add(access::readable_goals(viewer));
     if let Some(status) = filter.status {
         cond = cond.add(goal::Column::Status.eq(status));
     }
@@ -69,7 +69,7 @@ pub async fn find_goal(
     id: Uuid,
 ) -> AppResult<Option<goal::Model>> {
     Ok(goal::Entity::find_by_id(id)
-        .filter(access::own_goals(viewer))
+        .filter(access::readable_goals(viewer))
         .one(db)
         .await?)
 }
@@ -209,7 +209,7 @@ pub async fn delete_goal(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) -> 
     find_editable_goal(&txn, viewer, id).await?;
     goal::Entity::delete_many()
         .filter(goal::Column::Id.eq(id))
-        .filter(access::own_goals(viewer))
+        .filter(access::editable_goals(viewer))
         .exec(&txn)
         .await?;
     txn.commit().await?;

@@ -16,7 +16,6 @@ use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
-use crate::projects::contains_ignoring_case;
 use crate::realtime::{self, Event};
 use crate::validate;
 use crate::validate::empty_object;
@@ -125,7 +124,7 @@ pub fn viewer_conversations_query(viewer: &Viewer, filter: &ConversationFilter) 
         cond = cond.add(conversation::Column::Pinned.eq(pinned));
     }
     if let Some(needle) = &filter.title_contains {
-        cond = cond.add(contains_ignoring_case(
+        cond = cond.add(db::contains_ignoring_case(
             column(conversation::Column::Title),
             needle,
         ));
@@ -155,7 +154,7 @@ pub fn viewer_conversations_query(viewer: &Viewer, filter: &ConversationFilter) 
                             project_conversation::Column::ProjectId,
                         ))
                         .in_subquery(
-                            crate::projects::readable_projects_query(viewer)
+                            crate::domain::projects::readable_projects_query(viewer)
                                 .clear_selects()
                                 .column((project::Entity, project::Column::Id))
                                 .to_owned(),
@@ -291,8 +290,8 @@ pub async fn create_conversation(
     let owner = access::require_user(viewer)?;
     let txn = db::begin_write(db).await?;
     if let Some(project_id) = input.project_id {
-        let project = crate::projects::find_editable(&txn, viewer, project_id).await?;
-        crate::projects::reject_deleted(&project)?;
+        let project = crate::domain::projects::find_editable(&txn, viewer, project_id).await?;
+        crate::domain::projects::reject_deleted(&project)?;
     }
     if let Some(t) = &input.title {
         validate::text_len("title", t, TITLE_MAX)?;
@@ -320,7 +319,7 @@ pub async fn create_conversation(
     .insert(&txn)
     .await?;
     if let Some(project_id) = input.project_id {
-        crate::projects::file_chat(&txn, project_id, id).await?;
+        crate::domain::projects::file_chat(&txn, project_id, id).await?;
     }
     let mut events = vec![Event::conversation(id)];
     if let Some(first) = input.first_message {
