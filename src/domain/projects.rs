@@ -1,5 +1,6 @@
 //! Projects: listing, reading, creating, changing, soft delete, restore, permanent delete,
-//! and filing chats in them. Every statement is scoped by the `access` module.
+//! and the plain project↔chat link insert (`filing` checks both ends). Every statement is
+//! scoped by the `access` module.
 
 use entity::enums::ProjectStatus;
 use entity::{project, project_conversation};
