@@ -185,8 +185,18 @@ pub fn project_chats_query(viewer: &Viewer) -> (SelectStatement, Expr) {
     )
 }
 
+/// Readable chats; the key expression is the chat's id.
+pub fn readable_conversations_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+    (
+        conversation::Entity::find()
+            .filter(access::readable_conversations(viewer))
+            .into_query(),
+        column(conversation::Column::Id),
+    )
+}
+
 /// Readable messages; the parent expression is the conversation id.
-pub fn messages_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+pub fn readable_messages_query(viewer: &Viewer) -> (SelectStatement, Expr) {
     (
         message::Entity::find()
             .filter(access::readable_messages(viewer))

@@ -1,7 +1,7 @@
 //! Profiles, settings and accounts: the user's own rows.
 
 use entity::{profile, settings};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -76,6 +76,18 @@ pub async fn ensure_user(
     crate::domain::credits::open_account(&txn, user.id, signup_credits, now).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Public profiles the viewer may see (project owners, team members), as a select of
+/// profile columns; the key expression is the profile id.
+pub fn public_profiles_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+    use sea_orm::QueryTrait;
+    (
+        profile::Entity::find()
+            .filter(access::readable_public_profiles(viewer))
+            .into_query(),
+        Expr::col((profile::Entity, profile::Column::Id)),
+    )
 }
 
 /// The viewer's own profile.

@@ -100,7 +100,7 @@ pub fn viewer_tasks_query(viewer: &Viewer, filter: &TaskFilter) -> SelectStateme
 }
 
 /// Log lines of readable tasks, oldest first; the parent expression is the task id.
-pub fn logs_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+pub fn readable_logs_query(viewer: &Viewer) -> (SelectStatement, Expr) {
     (
         task_log::Entity::find()
             .filter(access::readable_task_logs(viewer))

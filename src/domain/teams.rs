@@ -61,8 +61,28 @@ pub fn viewer_teams_query(viewer: &Viewer) -> SelectStatement {
         .into_query()
 }
 
+/// Readable teams; the key expression is the team id.
+pub fn readable_teams_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+    (
+        team::Entity::find()
+            .filter(access::readable_teams(viewer))
+            .into_query(),
+        Expr::col((team::Entity, team::Column::Id)),
+    )
+}
+
+/// The viewer's own memberships; the key expression is the team id.
+pub fn own_memberships_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+    (
+        team_member::Entity::find()
+            .filter(access::own_memberships(viewer))
+            .into_query(),
+        Expr::col((team_member::Entity, team_member::Column::TeamId)),
+    )
+}
+
 /// Readable memberships; the parent expression is the team id.
-pub fn members_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+pub fn readable_members_query(viewer: &Viewer) -> (SelectStatement, Expr) {
     (
         team_member::Entity::find()
             .filter(access::readable_team_members(viewer))

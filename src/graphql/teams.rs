@@ -13,11 +13,10 @@ use crate::domain::teams;
 use crate::error::AppError;
 use crate::graphql::connection::root_page;
 use crate::graphql::connection::{connection, CountKey, TotalCount};
-use crate::graphql::loaders::{MemberPageKey, TeamProjectPageKey};
 use crate::graphql::node_id::NodeId;
 use crate::graphql::types::{ProjectConnection, PublicProfile};
 use crate::graphql::{page_cost, RequestCtx};
-use crate::paging::{PageArgs, PageRequest};
+use crate::paging::PageArgs;
 
 #[derive(Clone)]
 pub struct Team(pub team::Model);
@@ -69,24 +68,16 @@ impl Team {
         after: Option<String>,
     ) -> Result<TeamMemberConnection> {
         let rc = ctx.data::<RequestCtx>()?;
-        let page = PageRequest::new(
-            &PageArgs {
-                first,
-                after,
-                ..Default::default()
-            },
-            &teams::member_sort(),
-            rc.limits,
-        )?;
+        let args = PageArgs {
+            first,
+            after,
+            ..Default::default()
+        };
         let page = rc
             .loaders
             .member_pages
-            .load_one(MemberPageKey {
-                team: self.0.id,
-                page,
-            })
-            .await?
-            .unwrap_or_default();
+            .load(self.0.id, (), &args, rc.limits)
+            .await?;
         Ok(TeamMemberConnection {
             page,
             total: TotalCount::Loader(CountKey::TeamMembers(self.0.id)),
@@ -105,25 +96,16 @@ impl Team {
     ) -> Result<ProjectConnection> {
         let rc = ctx.data::<RequestCtx>()?;
         let order = order_by.unwrap_or_default();
-        let page = PageRequest::new(
-            &PageArgs {
-                first,
-                after,
-                ..Default::default()
-            },
-            &order.sort(),
-            rc.limits,
-        )?;
+        let args = PageArgs {
+            first,
+            after,
+            ..Default::default()
+        };
         let page = rc
             .loaders
             .team_project_pages
-            .load_one(TeamProjectPageKey {
-                team: self.0.id,
-                order,
-                page,
-            })
-            .await?
-            .unwrap_or_default();
+            .load(self.0.id, order, &args, rc.limits)
+            .await?;
         Ok(ProjectConnection {
             page,
             total: TotalCount::Loader(CountKey::TeamProjects(self.0.id)),

@@ -13,11 +13,10 @@ use crate::domain::projects::{self, ProjectFilter, ProjectOrder};
 use crate::error::AppError;
 use crate::graphql::connection::{connection, root_page, CountKey, TotalCount};
 use crate::graphql::graphql_int;
-use crate::graphql::loaders::{ChatPageKey, MessagePageKey};
 use crate::graphql::node_id::NodeId;
 use crate::graphql::values::json;
 use crate::graphql::{page_cost, RequestCtx};
-use crate::paging::{PageArgs, PageRequest};
+use crate::paging::PageArgs;
 
 pub struct Profile(pub profile::Model);
 
@@ -338,26 +337,17 @@ impl Project {
     ) -> Result<ConversationConnection> {
         let rc = ctx.data::<RequestCtx>()?;
         let order = order_by.unwrap_or_default();
-        let page = PageRequest::new(
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-            &order.sort(),
-            rc.limits,
-        )?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
         let page = rc
             .loaders
             .chat_pages
-            .load_one(ChatPageKey {
-                project: self.0.id,
-                order,
-                page,
-            })
-            .await?
-            .unwrap_or_default();
+            .load(self.0.id, order, &args, rc.limits)
+            .await?;
         Ok(ConversationConnection {
             page,
             total: TotalCount::Loader(CountKey::ProjectChats(self.0.id)),
@@ -424,25 +414,17 @@ impl Conversation {
         before: Option<String>,
     ) -> Result<MessageConnection> {
         let rc = ctx.data::<RequestCtx>()?;
-        let page = PageRequest::new(
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-            &conversations::message_sort(),
-            rc.limits,
-        )?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
         let page = rc
             .loaders
             .message_pages
-            .load_one(MessagePageKey {
-                conversation: self.0.id,
-                page,
-            })
-            .await?
-            .unwrap_or_default();
+            .load(self.0.id, (), &args, rc.limits)
+            .await?;
         Ok(MessageConnection {
             page,
             total: TotalCount::Loader(CountKey::ConversationMessages(self.0.id)),
