@@ -4,7 +4,9 @@
 //!
 //! An import is any `crate::a::b` path (in `use` lines, groups and inline paths) or
 //! `super::a` path outside a file's `#[cfg(test)]` part, resolved to the longest module
-//! prefix that is a file.
+//! prefix that is a file. A parent module's own use of the children it declares (`mod
+//! pages;` then `pages::x`) is the module tree, not an import, as for
+//! `../shared/tools/import_graph.py`; a child reaching back into its parent is one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -14,32 +14,19 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use entity::enums::TeamRole;
 use entity::{conversation, message, profile, project, team, team_member};
 use sea_orm::sea_query::{Expr, ExprTrait, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::domain::conversations::{self, ConversationOrder};
 use crate::domain::projects::{self, ProjectOrder};
 use crate::domain::{profiles, tasks, teams};
-use crate::error::SharedError;
 use crate::graphql::connection::CountKey;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::paging::{self, PageRequest, Sort};
 
-pub use pages::{PageList, Pages};
-
-/// What every loader needs: the database and the viewer the rows are scoped to.
-#[derive(Clone)]
-pub struct Scope {
-    pub db: DatabaseConnection,
-    pub viewer: Viewer,
-}
-
-pub type LoadError = SharedError;
-
-fn shared(err: crate::error::AppError) -> LoadError {
-    err.into()
-}
+use pages::shared;
+pub use pages::{LoadError, PageList, Pages, Scope};
 
 /// The loaders of one request.
 pub struct Loaders {

@@ -15,12 +15,26 @@ use std::marker::PhantomData;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::sea_query::{Expr, SelectStatement};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::{shared, LoadError, Scope};
 use crate::auth::Viewer;
+use crate::error::SharedError;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::paging::{self, Keyed, Page, PageArgs, PageLimits, PageRequest, Sort};
+
+/// What every loader needs: the database and the viewer the rows are scoped to.
+#[derive(Clone)]
+pub struct Scope {
+    pub db: DatabaseConnection,
+    pub viewer: Viewer,
+}
+
+pub type LoadError = SharedError;
+
+pub(super) fn shared(err: crate::error::AppError) -> LoadError {
+    err.into()
+}
 
 /// A paged one-to-many list nested under a parent row.
 pub trait PageList: Debug + Clone + Eq + Hash + Send + Sync + 'static {
