@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::Viewer;
 use crate::db;
+use crate::domain::patch::{self, find_checked, Checked, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::realtime::{self, Event};
@@ -216,22 +217,40 @@ pub async fn find_readable(
         .await?)
 }
 
+const EDIT_REFUSAL: &str = "only the conversation's owner may change it";
+const MESSAGE_EDIT_REFUSAL: &str = "only the conversation's owner may change its messages";
+
+/// The conversation (readable) and whether the viewer may change it, in one statement.
+async fn find_checked_conversation(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<(conversation::Model, bool)> {
+    let Checked {
+        row,
+        holds: [editable],
+    } = find_checked::<conversation::Entity, 1>(
+        db,
+        id,
+        access::readable_conversations(viewer),
+        [access::editable_conversations(viewer)],
+        false,
+    )
+    .await?
+    .ok_or_else(|| AppError::not_found("conversation"))?;
+    Ok((row, editable))
+}
+
 /// The conversation if readable (`NOT_FOUND` otherwise) and editable (`FORBIDDEN`).
 pub async fn find_editable(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     id: Uuid,
 ) -> AppResult<conversation::Model> {
-    let found = find_readable(db, viewer, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("conversation"))?;
-    let editable = conversation::Entity::find_by_id(id)
-        .filter(access::editable_conversations(viewer))
-        .one(db)
-        .await?;
-    editable.ok_or_else(|| {
-        AppError::Forbidden("only the conversation's owner may change it".to_owned())
-    })?;
+    let (found, editable) = find_checked_conversation(db, viewer, id).await?;
+    if !editable {
+        return Err(AppError::Forbidden(EDIT_REFUSAL.to_owned()));
+    }
     Ok(found)
 }
 
@@ -345,45 +364,43 @@ pub async fn create_conversation(
     Ok(created)
 }
 
+/// Changes to a conversation: absent fields stay, a null title or model clears it.
 #[derive(Debug, Default)]
 pub struct ConversationPatch {
-    pub title: Option<Option<String>>,
-    pub model: Option<Option<String>>,
-    pub status: Option<ConversationStatus>,
-    pub pinned: Option<bool>,
-    pub metadata: Option<serde_json::Value>,
+    pub title: UnrequiredNullableField<String>,
+    pub model: UnrequiredNullableField<String>,
+    pub status: UnrequiredField<ConversationStatus>,
+    pub pinned: UnrequiredField<bool>,
+    pub metadata: UnrequiredField<serde_json::Value>,
 }
 
+/// Applies `patch` to a conversation the viewer may change: one read (readable, with
+/// whether editable holds), then the input, then one write scoped by
+/// `editable_conversations`.
 pub async fn update_conversation(
     db: &DatabaseConnection,
     viewer: &Viewer,
     id: Uuid,
-    patch: ConversationPatch,
+    patch: AppResult<ConversationPatch>,
 ) -> AppResult<conversation::Model> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
     let current = find_editable(&txn, viewer, id).await?;
-    if let Some(Some(t)) = &patch.title {
+    let patch = patch?;
+    if let Some(t) = patch.title.value() {
         validate::text_len("title", t, TITLE_MAX)?;
     }
     let mut row: conversation::ActiveModel = current.into();
-    if let Some(v) = patch.title {
-        row.title = Set(v);
-    }
-    if let Some(v) = patch.model {
-        row.model = Set(v);
-    }
-    if let Some(v) = patch.status {
-        row.status = Set(v);
-    }
-    if let Some(v) = patch.pinned {
-        row.pinned = Set(v);
-    }
-    if let Some(v) = patch.metadata {
-        row.metadata = Set(v);
-    }
+    patch.title.apply(&mut row.title);
+    patch.model.apply(&mut row.model);
+    patch.status.apply(&mut row.status);
+    patch.pinned.apply(&mut row.pinned);
+    patch.metadata.apply(&mut row.metadata);
     row.updated_at = Set(db::now());
-    let updated = row.update(&txn).await?;
+    let updated = patch::write(&txn, row, access::editable_conversations(viewer), || {
+        AppError::Forbidden(EDIT_REFUSAL.to_owned())
+    })
+    .await?;
     realtime::commit(txn, &[Event::conversation(id)]).await?;
     Ok(updated)
 }
@@ -562,55 +579,76 @@ pub async fn send_message(
     Ok(saved)
 }
 
+/// Changes to a message: absent fields stay, a null feedback clears it.
 #[derive(Debug, Default)]
 pub struct MessagePatch {
-    pub content: Option<String>,
-    pub metadata: Option<serde_json::Value>,
-    pub feedback: Option<Option<serde_json::Value>>,
+    pub content: UnrequiredField<String>,
+    pub metadata: UnrequiredField<serde_json::Value>,
+    pub feedback: UnrequiredNullableField<serde_json::Value>,
 }
 
+/// The message (readable) and whether the viewer may change it, in one statement.
+async fn find_checked_message(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<(message::Model, bool)> {
+    let Checked {
+        row,
+        holds: [editable],
+    } = find_checked::<message::Entity, 1>(
+        db,
+        id,
+        access::readable_messages(viewer),
+        [access::editable_messages(viewer)],
+        false,
+    )
+    .await?
+    .ok_or_else(|| AppError::not_found("message"))?;
+    Ok((row, editable))
+}
+
+/// The message if readable (`NOT_FOUND` otherwise) and editable (`FORBIDDEN`).
 async fn find_editable_message(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     id: Uuid,
 ) -> AppResult<message::Model> {
-    let found = find_message(db, viewer, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("message"))?;
-    let editable = message::Entity::find_by_id(id)
-        .filter(access::editable_messages(viewer))
-        .one(db)
-        .await?;
-    editable.ok_or_else(|| {
-        AppError::Forbidden("only the conversation's owner may change its messages".to_owned())
-    })?;
+    let (found, editable) = find_checked_message(db, viewer, id).await?;
+    if !editable {
+        return Err(AppError::Forbidden(MESSAGE_EDIT_REFUSAL.to_owned()));
+    }
     Ok(found)
 }
 
+/// Applies `patch` to a message the viewer may change: one read (readable, with whether
+/// editable holds), then one write scoped by `editable_messages`. A message answers the
+/// input's shape (a refused null) between visibility and permission, as it always has.
 pub async fn update_message(
     db: &DatabaseConnection,
     viewer: &Viewer,
     id: Uuid,
-    patch: MessagePatch,
+    patch: AppResult<MessagePatch>,
 ) -> AppResult<message::Model> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
-    let current = find_editable_message(&txn, viewer, id).await?;
-    if let Some(c) = &patch.content {
+    let (current, editable) = find_checked_message(&txn, viewer, id).await?;
+    let patch = patch?;
+    if !editable {
+        return Err(AppError::Forbidden(MESSAGE_EDIT_REFUSAL.to_owned()));
+    }
+    if let Some(c) = patch.content.value() {
         validate::text_len("content", c, CONTENT_MAX)?;
     }
     let mut row: message::ActiveModel = current.into();
-    if let Some(v) = patch.content {
-        row.content = Set(v);
-    }
-    if let Some(v) = patch.metadata {
-        row.metadata = Set(v);
-    }
-    if let Some(v) = patch.feedback {
-        row.feedback = Set(v);
-    }
+    patch.content.apply(&mut row.content);
+    patch.metadata.apply(&mut row.metadata);
+    patch.feedback.apply(&mut row.feedback);
     row.updated_at = Set(db::now());
-    let updated = row.update(&txn).await?;
+    let updated = patch::write(&txn, row, access::editable_messages(viewer), || {
+        AppError::Forbidden(MESSAGE_EDIT_REFUSAL.to_owned())
+    })
+    .await?;
     realtime::commit(txn, &[Event::message(id)]).await?;
     Ok(updated)
 }

@@ -6,6 +6,7 @@
 pub mod conversations;
 pub mod credits;
 pub mod filing;
+pub mod patch;
 pub mod profiles;
 pub mod projects;
 pub mod public_forms;

@@ -3,13 +3,15 @@
 use entity::{profile, settings};
 use sea_orm::sea_query::{Expr, OnConflict, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue::{Set, Unchanged},
+    ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{UserClaims, Viewer};
 use crate::db;
+use crate::domain::patch::{self, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
 use crate::validate::empty_object;
 
@@ -113,97 +115,90 @@ pub async fn own_settings(
         .ok_or_else(|| AppError::not_found("settings"))
 }
 
-/// Changes to a profile: `None` keeps a field; `Some(None)` clears a nullable one.
+/// Changes to a profile: absent fields stay, a null name or avatar clears it.
 #[derive(Debug, Default)]
 pub struct ProfilePatch {
-    pub display_name: Option<Option<String>>,
-    pub full_name: Option<Option<String>>,
-    pub avatar_url: Option<Option<String>>,
-    pub onboarding_completed: Option<bool>,
-    pub onboarding: Option<serde_json::Value>,
+    pub display_name: UnrequiredNullableField<String>,
+    pub full_name: UnrequiredNullableField<String>,
+    pub avatar_url: UnrequiredNullableField<String>,
+    pub onboarding_completed: UnrequiredField<bool>,
+    pub onboarding: UnrequiredField<serde_json::Value>,
 }
 
+/// Applies `patch` to the viewer's profile in one write scoped by `editable_profiles`
+/// (the viewer's own row needs no read first).
 pub async fn update_profile(
     db: &sea_orm::DatabaseConnection,
     viewer: &Viewer,
-    patch: ProfilePatch,
+    patch: AppResult<ProfilePatch>,
 ) -> AppResult<profile::Model> {
-    access::require_user(viewer)?;
+    let id = access::require_user(viewer)?;
+    let patch = patch?;
     for value in [&patch.display_name, &patch.full_name, &patch.avatar_url]
         .into_iter()
-        .flatten()
-        .flatten()
+        .filter_map(UnrequiredNullableField::value)
     {
         crate::validate::text_len("profile field", value, 2048)?;
     }
-    let txn = db::begin_write(db).await?;
-    let current = own_profile(&txn, viewer).await?;
-    let mut row: profile::ActiveModel = current.into();
-    if let Some(v) = patch.display_name {
-        row.display_name = Set(v);
-    }
-    if let Some(v) = patch.full_name {
-        row.full_name = Set(v);
-    }
-    if let Some(v) = patch.avatar_url {
-        row.avatar_url = Set(v);
-    }
-    if let Some(v) = patch.onboarding_completed {
-        row.onboarding_completed = Set(v);
-    }
-    if let Some(v) = patch.onboarding {
-        row.onboarding = Set(v);
-    }
+    let mut row = profile::ActiveModel {
+        id: Unchanged(id),
+        ..Default::default()
+    };
+    patch.display_name.apply(&mut row.display_name);
+    patch.full_name.apply(&mut row.full_name);
+    patch.avatar_url.apply(&mut row.avatar_url);
+    patch
+        .onboarding_completed
+        .apply(&mut row.onboarding_completed);
+    patch.onboarding.apply(&mut row.onboarding);
     row.updated_at = Set(db::now());
-    let updated = row.update(&txn).await?;
+    let txn = db::begin_write(db).await?;
+    let updated = patch::write(&txn, row, access::editable_profiles(viewer), || {
+        AppError::not_found("profile")
+    })
+    .await?;
     crate::realtime::commit(txn, &[crate::realtime::Event::profile(updated.id)]).await?;
     Ok(updated)
 }
 
-/// Changes to settings: `None` keeps a field; `Some(None)` clears a nullable one.
+/// Changes to settings: absent fields stay, a null model, prompt, language or timezone
+/// clears it.
 #[derive(Debug, Default)]
 pub struct SettingsPatch {
-    pub model: Option<Option<String>>,
-    pub system_prompt: Option<Option<String>>,
-    pub theme: Option<serde_json::Value>,
-    pub language: Option<Option<String>>,
-    pub timezone: Option<Option<String>>,
-    pub notifications: Option<serde_json::Value>,
-    pub features: Option<serde_json::Value>,
+    pub model: UnrequiredNullableField<String>,
+    pub system_prompt: UnrequiredNullableField<String>,
+    pub theme: UnrequiredField<serde_json::Value>,
+    pub language: UnrequiredNullableField<String>,
+    pub timezone: UnrequiredNullableField<String>,
+    pub notifications: UnrequiredField<serde_json::Value>,
+    pub features: UnrequiredField<serde_json::Value>,
 }
 
+/// Applies `patch` to the viewer's settings in one write scoped by `editable_settings`.
 pub async fn update_settings(
     db: &sea_orm::DatabaseConnection,
     viewer: &Viewer,
-    patch: SettingsPatch,
+    patch: AppResult<SettingsPatch>,
 ) -> AppResult<settings::Model> {
-    access::require_user(viewer)?;
-    let txn = db::begin_write(db).await?;
-    let current = own_settings(&txn, viewer).await?;
-    let mut row: settings::ActiveModel = current.into();
-    if let Some(v) = patch.model {
-        row.model = Set(v);
-    }
-    if let Some(v) = patch.system_prompt {
-        row.system_prompt = Set(v);
-    }
-    if let Some(v) = patch.theme {
-        row.theme = Set(v);
-    }
-    if let Some(v) = patch.language {
-        row.language = Set(v);
-    }
-    if let Some(v) = patch.timezone {
-        row.timezone = Set(v);
-    }
-    if let Some(v) = patch.notifications {
-        row.notifications = Set(v);
-    }
-    if let Some(v) = patch.features {
-        row.features = Set(v);
-    }
+    let id = access::require_user(viewer)?;
+    let patch = patch?;
+    let mut row = settings::ActiveModel {
+        user_id: Unchanged(id),
+        ..Default::default()
+    };
+    patch.model.apply(&mut row.model);
+    patch.system_prompt.apply(&mut row.system_prompt);
+    patch.theme.apply(&mut row.theme);
+    patch.language.apply(&mut row.language);
+    patch.timezone.apply(&mut row.timezone);
+    patch.notifications.apply(&mut row.notifications);
+    patch.features.apply(&mut row.features);
     row.updated_at = Set(db::now());
-    let updated = row.update(&txn).await?;
+    let txn = db::begin_write(db).await?;
+    let updated = patch::write(&txn, row, access::editable_settings(viewer), || {
+        AppError::not_found("settings")
+    })
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }

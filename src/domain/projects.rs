@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::Viewer;
 use crate::db;
+use crate::domain::patch::{self, find_checked, Checked, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::validate;
@@ -149,15 +150,8 @@ pub async fn find_readable(
         .await?)
 }
 
-async fn is_in(db: &impl ConnectionTrait, id: Uuid, cond: Condition) -> AppResult<bool> {
-    Ok(project::Entity::find_by_id(id)
-        .filter(cond)
-        .one(db)
-        .await?
-        .is_some())
-}
-
-/// The project if readable (`NOT_FOUND` otherwise) and inside `allowed` (`FORBIDDEN`).
+/// The project if readable (`NOT_FOUND` otherwise) and inside `allowed` (`FORBIDDEN`), in
+/// one statement.
 async fn find_allowed(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
@@ -165,14 +159,26 @@ async fn find_allowed(
     allowed: Condition,
     refusal: &str,
 ) -> AppResult<project::Model> {
-    let project = find_readable(db, viewer, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("project"))?;
-    if !is_in(db, id, allowed).await? {
+    let Checked {
+        row,
+        holds: [allowed],
+    } = find_checked::<project::Entity, 1>(
+        db,
+        id,
+        access::readable_projects(viewer),
+        [allowed],
+        false,
+    )
+    .await?
+    .ok_or_else(|| AppError::not_found("project"))?;
+    if !allowed {
         return Err(AppError::Forbidden(refusal.to_owned()));
     }
-    Ok(project)
+    Ok(row)
 }
+
+const EDIT_REFUSAL: &str = "you may read this project but not change it";
+const DELETE_REFUSAL: &str = "only the project's owner may delete or restore it";
 
 /// The project if readable (`NOT_FOUND` otherwise) and editable (`FORBIDDEN` otherwise).
 pub async fn find_editable(
@@ -185,7 +191,7 @@ pub async fn find_editable(
         viewer,
         id,
         access::editable_projects(viewer),
-        "you may read this project but not change it",
+        EDIT_REFUSAL,
     )
     .await
 }
@@ -200,7 +206,7 @@ async fn find_deletable(
         viewer,
         id,
         access::deletable_projects(viewer),
-        "only the project's owner may delete or restore it",
+        DELETE_REFUSAL,
     )
     .await
 }
@@ -262,58 +268,73 @@ pub async fn create_project(
     Ok(created)
 }
 
+/// Changes to a project: absent fields stay, a null description clears it.
 #[derive(Debug, Default)]
 pub struct ProjectPatch {
-    pub title: Option<String>,
-    pub description: Option<Option<String>>,
-    pub is_public: Option<bool>,
-    pub status: Option<ProjectStatus>,
-    pub metadata: Option<serde_json::Value>,
+    pub title: UnrequiredField<String>,
+    pub description: UnrequiredNullableField<String>,
+    pub is_public: UnrequiredField<bool>,
+    pub status: UnrequiredField<ProjectStatus>,
+    pub metadata: UnrequiredField<serde_json::Value>,
 }
 
+/// Applies `patch` to a project the viewer may edit (setting status DELETED needs the
+/// right to delete). One read (readable, with whether editable and deletable hold), then
+/// the input, then one write scoped by `editable_projects`.
 pub async fn update_project(
     db: &DatabaseConnection,
     viewer: &Viewer,
     id: Uuid,
-    patch: ProjectPatch,
+    patch: AppResult<ProjectPatch>,
 ) -> AppResult<project::Model> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
-    let current = find_editable(&txn, viewer, id).await?;
-    if patch.status == Some(ProjectStatus::Deleted) {
-        find_deletable(&txn, viewer, id).await?;
+    let Checked {
+        row: current,
+        holds: [editable, deletable],
+    } = find_checked::<project::Entity, 2>(
+        &txn,
+        id,
+        access::readable_projects(viewer),
+        [
+            access::editable_projects(viewer),
+            access::deletable_projects(viewer),
+        ],
+        false,
+    )
+    .await?
+    .ok_or_else(|| AppError::not_found("project"))?;
+    if !editable {
+        return Err(AppError::Forbidden(EDIT_REFUSAL.to_owned()));
+    }
+    let patch = patch?;
+    if patch.status.value() == Some(&ProjectStatus::Deleted) && !deletable {
+        return Err(AppError::Forbidden(DELETE_REFUSAL.to_owned()));
     }
     let title = patch
         .title
-        .as_deref()
-        .map(|t| validate::required_text("title", t, TITLE_MAX))
-        .transpose()?;
-    if let Some(Some(d)) = &patch.description {
+        .try_map(|t| validate::required_text("title", &t, TITLE_MAX))?;
+    if let Some(d) = patch.description.value() {
         validate::text_len("description", d, DESCRIPTION_MAX)?;
     }
     reject_deleted(&current)?;
     let now = db::now();
     let mut row: project::ActiveModel = current.into();
-    if let Some(t) = title {
-        row.title = Set(t);
-    }
-    if let Some(d) = patch.description {
-        row.description = Set(d);
-    }
-    if let Some(p) = patch.is_public {
-        row.is_public = Set(p);
-    }
-    if let Some(m) = patch.metadata {
-        row.metadata = Set(m);
-    }
-    if let Some(status) = patch.status {
+    title.apply(&mut row.title);
+    patch.description.apply(&mut row.description);
+    patch.is_public.apply(&mut row.is_public);
+    patch.metadata.apply(&mut row.metadata);
+    if let UnrequiredField::Some(status) = patch.status {
         row.status = Set(status);
         if status == ProjectStatus::Deleted {
             row.deleted_at = Set(Some(now));
         }
     }
     row.updated_at = Set(now);
-    let updated = row.update(&txn).await?;
+    let updated = patch::write(&txn, row, access::editable_projects(viewer), || {
+        AppError::Forbidden(EDIT_REFUSAL.to_owned())
+    })
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::Viewer;
 use crate::db;
+use crate::domain::patch::{self, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::realtime::{self, Event};
@@ -221,57 +222,50 @@ pub async fn create_task(
 
 /// Changes to a task: `None` keeps a field; `Some(None)` clears a nullable one (and is
 /// `BAD_USER_INPUT` for `status` and `progress`).
+/// Changes to a task: absent fields stay, a null model, sandbox URL or branch clears it.
 #[derive(Debug, Default)]
 pub struct TaskPatch {
-    pub status: Option<TaskStatus>,
-    pub progress: Option<i32>,
-    pub selected_model: Option<Option<String>>,
-    pub sandbox_url: Option<Option<String>>,
-    pub branch_name: Option<Option<String>>,
+    pub status: UnrequiredField<TaskStatus>,
+    pub progress: UnrequiredField<i32>,
+    pub selected_model: UnrequiredNullableField<String>,
+    pub sandbox_url: UnrequiredNullableField<String>,
+    pub branch_name: UnrequiredNullableField<String>,
 }
 
-/// Updates a task of the viewer's (any task, for the service role).
+/// Applies `patch` to a task the viewer may change: one read (locking the row on
+/// Postgres), one write scoped by `editable_tasks`. A task answers the input's shape (a
+/// refused null) before anything else, as it always has.
 pub async fn update_task(
     db: &DatabaseConnection,
     viewer: &Viewer,
     id: Uuid,
-    patch: TaskPatch,
+    patch: AppResult<TaskPatch>,
 ) -> AppResult<task::Model> {
+    let patch = patch?;
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
     let current = lock_editable(&txn, viewer, id).await?;
-    let status = patch.status;
-    let progress = patch.progress;
-    if let Some(p) = progress {
-        validate::percentage("progress", p)?;
+    if let Some(p) = patch.progress.value() {
+        validate::percentage("progress", *p)?;
     }
     for (what, value, max) in [
         ("selectedModel", &patch.selected_model, MODEL_MAX),
         ("sandboxUrl", &patch.sandbox_url, URL_MAX),
         ("branchName", &patch.branch_name, BRANCH_MAX),
     ] {
-        if let Some(v) = value {
-            validate::optional_text(what, v.as_ref(), max)?;
-        }
+        validate::optional_text(what, value.value(), max)?;
     }
     let mut row: task::ActiveModel = current.into();
-    if let Some(v) = status {
-        row.status = Set(v);
-    }
-    if let Some(v) = progress {
-        row.progress = Set(v);
-    }
-    if let Some(v) = patch.selected_model {
-        row.selected_model = Set(v);
-    }
-    if let Some(v) = patch.sandbox_url {
-        row.sandbox_url = Set(v);
-    }
-    if let Some(v) = patch.branch_name {
-        row.branch_name = Set(v);
-    }
+    patch.status.apply(&mut row.status);
+    patch.progress.apply(&mut row.progress);
+    patch.selected_model.apply(&mut row.selected_model);
+    patch.sandbox_url.apply(&mut row.sandbox_url);
+    patch.branch_name.apply(&mut row.branch_name);
     row.updated_at = Set(db::now());
-    let updated = row.update(&txn).await?;
+    let updated = patch::write(&txn, row, access::editable_tasks(viewer), || {
+        AppError::not_found("task")
+    })
+    .await?;
     realtime::commit(txn, &[Event::task(updated.id)]).await?;
     Ok(updated)
 }

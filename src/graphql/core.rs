@@ -11,7 +11,7 @@ use crate::domain::conversations::{
 use crate::domain::filing;
 use crate::domain::profiles::{self, ProfilePatch, SettingsPatch};
 use crate::domain::projects::{self, NewProject, ProjectOrder, ProjectPatch};
-use crate::error::AppError;
+use crate::error::AppResult;
 use crate::graphql::connection::root_page;
 use crate::graphql::node::{self, Node};
 use crate::graphql::types::{Conversation, Message, Profile, Project, ProjectConnection, Settings};
@@ -102,6 +102,19 @@ pub struct UpdateProfileInput {
     pub onboarding: MaybeUndefined<Json<serde_json::Value>>,
 }
 
+impl UpdateProfileInput {
+    /// The patch, or why a null was refused (the operation reports it in its order).
+    fn into_patch(self) -> AppResult<ProfilePatch> {
+        Ok(ProfilePatch {
+            display_name: nullable(self.display_name),
+            full_name: nullable(self.full_name),
+            avatar_url: nullable(self.avatar_url),
+            onboarding_completed: required("onboardingCompleted", self.onboarding_completed)?,
+            onboarding: json_value(self.onboarding, "onboarding")?,
+        })
+    }
+}
+
 #[derive(InputObject)]
 pub struct UpdateSettingsInput {
     pub model: MaybeUndefined<String>,
@@ -111,6 +124,20 @@ pub struct UpdateSettingsInput {
     pub timezone: MaybeUndefined<String>,
     pub notifications: MaybeUndefined<Json<serde_json::Value>>,
     pub features: MaybeUndefined<Json<serde_json::Value>>,
+}
+
+impl UpdateSettingsInput {
+    fn into_patch(self) -> AppResult<SettingsPatch> {
+        Ok(SettingsPatch {
+            model: nullable(self.model),
+            system_prompt: nullable(self.system_prompt),
+            theme: json_value(self.theme, "theme")?,
+            language: nullable(self.language),
+            timezone: nullable(self.timezone),
+            notifications: json_value(self.notifications, "notifications")?,
+            features: json_value(self.features, "features")?,
+        })
+    }
 }
 
 #[derive(InputObject)]
@@ -130,6 +157,18 @@ pub struct UpdateProjectInput {
     pub is_public: MaybeUndefined<bool>,
     pub status: MaybeUndefined<ProjectStatus>,
     pub metadata: MaybeUndefined<Json<serde_json::Value>>,
+}
+
+impl UpdateProjectInput {
+    fn into_patch(self) -> AppResult<ProjectPatch> {
+        Ok(ProjectPatch {
+            title: required("title", self.title)?,
+            description: nullable(self.description),
+            is_public: required("isPublic", self.is_public)?,
+            status: required("status", self.status)?,
+            metadata: json_value(self.metadata, "metadata")?,
+        })
+    }
 }
 
 #[derive(InputObject)]
@@ -175,6 +214,18 @@ pub struct UpdateConversationInput {
     pub metadata: MaybeUndefined<Json<serde_json::Value>>,
 }
 
+impl UpdateConversationInput {
+    fn into_patch(self) -> AppResult<ConversationPatch> {
+        Ok(ConversationPatch {
+            title: nullable(self.title),
+            model: nullable(self.model),
+            status: required("status", self.status)?,
+            pinned: required("pinned", self.pinned)?,
+            metadata: json_value(self.metadata, "metadata")?,
+        })
+    }
+}
+
 #[derive(InputObject)]
 pub struct SendMessageInput {
     pub conversation_id: Uuid,
@@ -194,6 +245,16 @@ pub struct UpdateMessageInput {
     pub feedback: MaybeUndefined<Json<serde_json::Value>>,
 }
 
+impl UpdateMessageInput {
+    fn into_patch(self) -> AppResult<MessagePatch> {
+        Ok(MessagePatch {
+            content: required("content", self.content)?,
+            metadata: json_value(self.metadata, "metadata")?,
+            feedback: nullable(self.feedback).map(|j| j.0),
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct CoreMutation;
 
@@ -205,14 +266,7 @@ impl CoreMutation {
         input: UpdateProfileInput,
     ) -> Result<Profile> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::access::require_user(&rc.viewer)?;
-        let patch = ProfilePatch {
-            display_name: nullable(input.display_name),
-            full_name: nullable(input.full_name),
-            avatar_url: nullable(input.avatar_url),
-            onboarding_completed: required("onboardingCompleted", input.onboarding_completed)?,
-            onboarding: json_value(input.onboarding, "onboarding")?,
-        };
+        let patch = input.into_patch();
         Ok(Profile(
             profiles::update_profile(&rc.db, &rc.viewer, patch).await?,
         ))
@@ -224,16 +278,7 @@ impl CoreMutation {
         input: UpdateSettingsInput,
     ) -> Result<Settings> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::access::require_user(&rc.viewer)?;
-        let patch = SettingsPatch {
-            model: nullable(input.model),
-            system_prompt: nullable(input.system_prompt),
-            theme: json_value(input.theme, "theme")?,
-            language: nullable(input.language),
-            timezone: nullable(input.timezone),
-            notifications: json_value(input.notifications, "notifications")?,
-            features: json_value(input.features, "features")?,
-        };
+        let patch = input.into_patch();
         Ok(Settings(
             profiles::update_settings(&rc.db, &rc.viewer, patch).await?,
         ))
@@ -267,16 +312,7 @@ impl CoreMutation {
         input: UpdateProjectInput,
     ) -> Result<Project> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::access::require_signed_in(&rc.viewer)?;
-        // Visibility and permission answer before input problems.
-        projects::find_editable(&rc.db, &rc.viewer, id).await?;
-        let patch = ProjectPatch {
-            title: required("title", input.title)?,
-            description: nullable(input.description),
-            is_public: required("isPublic", input.is_public)?,
-            status: required("status", input.status)?,
-            metadata: json_value(input.metadata, "metadata")?,
-        };
+        let patch = input.into_patch();
         Ok(Project(
             projects::update_project(&rc.db, &rc.viewer, id, patch).await?,
         ))
@@ -353,15 +389,7 @@ impl CoreMutation {
         input: UpdateConversationInput,
     ) -> Result<Conversation> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::access::require_signed_in(&rc.viewer)?;
-        conversations::find_editable(&rc.db, &rc.viewer, id).await?;
-        let patch = ConversationPatch {
-            title: nullable(input.title),
-            model: nullable(input.model),
-            status: required("status", input.status)?,
-            pinned: required("pinned", input.pinned)?,
-            metadata: json_value(input.metadata, "metadata")?,
-        };
+        let patch = input.into_patch();
         Ok(Conversation(
             conversations::update_conversation(&rc.db, &rc.viewer, id, patch).await?,
         ))
@@ -401,18 +429,7 @@ impl CoreMutation {
         input: UpdateMessageInput,
     ) -> Result<Message> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::access::require_signed_in(&rc.viewer)?;
-        if conversations::find_message(&rc.db, &rc.viewer, id)
-            .await?
-            .is_none()
-        {
-            return Err(AppError::not_found("message").into());
-        }
-        let patch = MessagePatch {
-            content: required("content", input.content)?,
-            metadata: json_value(input.metadata, "metadata")?,
-            feedback: nullable(input.feedback).map(|f| f.map(|j| j.0)),
-        };
+        let patch = input.into_patch();
         Ok(Message(
             conversations::update_message(&rc.db, &rc.viewer, id, patch).await?,
         ))

@@ -9,6 +9,7 @@ use entity::{task, task_log};
 use uuid::Uuid;
 
 use crate::domain::tasks::{self, NewLogLine, NewTask, TaskFilter, TaskOrder, TaskPatch};
+use crate::error::AppResult;
 use crate::graphql::connection::connection;
 use crate::graphql::connection::root_page;
 use crate::graphql::graphql_int;
@@ -207,6 +208,19 @@ pub struct UpdateTaskInput {
     pub branch_name: MaybeUndefined<String>,
 }
 
+impl UpdateTaskInput {
+    /// The patch, or why a null was refused (the operation reports it in its order).
+    fn into_patch(self) -> AppResult<TaskPatch> {
+        Ok(TaskPatch {
+            status: required("status", self.status)?,
+            progress: required("progress", self.progress)?,
+            selected_model: nullable(self.selected_model),
+            sandbox_url: nullable(self.sandbox_url),
+            branch_name: nullable(self.branch_name),
+        })
+    }
+}
+
 #[derive(InputObject)]
 pub struct TaskLogInput {
     /// null or absent: INFO.
@@ -246,13 +260,7 @@ impl TasksMutation {
         input: UpdateTaskInput,
     ) -> Result<Task> {
         let rc = ctx.data::<RequestCtx>()?;
-        let patch = TaskPatch {
-            status: required("status", input.status)?,
-            progress: required("progress", input.progress)?,
-            selected_model: nullable(input.selected_model),
-            sandbox_url: nullable(input.sandbox_url),
-            branch_name: nullable(input.branch_name),
-        };
+        let patch = input.into_patch();
         Ok(Task(
             tasks::update_task(&rc.db, &rc.viewer, id, patch).await?,
         ))

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::domain::wellness::goals::{self, GoalFilter, GoalPatch, NewGoal};
 use crate::domain::wellness::journal::{self, JournalFilter, JournalPatch, NewJournalEntry};
 use crate::domain::wellness::{progress, statistics};
+use crate::error::AppResult;
 use crate::graphql::connection::connection;
 use crate::graphql::connection::root_page;
 use crate::graphql::date::Date;
@@ -337,6 +338,33 @@ pub struct UpdateJournalEntryInput {
     pub is_private: MaybeUndefined<bool>,
 }
 
+impl UpdateGoalInput {
+    /// The patch, or why a null was refused (the operation reports it in its order).
+    fn into_patch(self) -> AppResult<GoalPatch> {
+        Ok(GoalPatch {
+            title: required("title", self.title)?,
+            description: nullable(self.description),
+            category: nullable(self.category),
+            target_date: nullable(self.target_date).map(|d| d.0),
+            status: required("status", self.status)?,
+            progress: required("progress", self.progress)?,
+            metadata: json_value(self.metadata, "metadata")?,
+        })
+    }
+}
+
+impl UpdateJournalEntryInput {
+    fn into_patch(self) -> AppResult<JournalPatch> {
+        Ok(JournalPatch {
+            title: nullable(self.title),
+            content: required("content", self.content)?,
+            mood: nullable(self.mood),
+            tags: required("tags", self.tags)?,
+            is_private: required("isPrivate", self.is_private)?,
+        })
+    }
+}
+
 /// A `Float` argument whose whole-number default reads as the contract writes it (`= 1`).
 pub struct FloatArg(pub f64);
 
@@ -401,18 +429,7 @@ impl WellnessMutation {
         input: UpdateGoalInput,
     ) -> Result<Goal> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::access::require_signed_in(&rc.viewer)?;
-        // Visibility answers before input problems.
-        goals::find_editable_goal(&rc.db, &rc.viewer, id).await?;
-        let patch = GoalPatch {
-            title: required("title", input.title)?,
-            description: nullable(input.description),
-            category: nullable(input.category),
-            target_date: nullable(input.target_date).map(|d| d.map(|d| d.0)),
-            status: required("status", input.status)?,
-            progress: required("progress", input.progress)?,
-            metadata: json_value(input.metadata, "metadata")?,
-        };
+        let patch = input.into_patch();
         Ok(Goal(
             goals::update_goal(&rc.db, &rc.viewer, id, patch).await?,
         ))
@@ -451,15 +468,7 @@ impl WellnessMutation {
         input: UpdateJournalEntryInput,
     ) -> Result<JournalEntry> {
         let rc = ctx.data::<RequestCtx>()?;
-        crate::access::require_signed_in(&rc.viewer)?;
-        journal::find_editable_entry(&rc.db, &rc.viewer, id).await?;
-        let patch = JournalPatch {
-            title: nullable(input.title),
-            content: required("content", input.content)?,
-            mood: nullable(input.mood),
-            tags: required("tags", input.tags)?,
-            is_private: required("isPrivate", input.is_private)?,
-        };
+        let patch = input.into_patch();
         Ok(JournalEntry(
             journal::update_entry(&rc.db, &rc.viewer, id, patch).await?,
         ))

@@ -21,6 +21,7 @@ mod realtime;
 mod schema;
 mod tasks;
 mod teams;
+mod updates;
 mod wellness;
 mod workspace;
 mod ws;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::Viewer;
 use crate::db;
+use crate::domain::patch::{self, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::realtime::{self, Event};
@@ -125,68 +126,50 @@ pub async fn create_goal(
     Ok(created)
 }
 
-/// Changes to a goal: `None` keeps a field; `Some(None)` clears a nullable one.
+/// Changes to a goal: absent fields stay, a null description, category or target date
+/// clears it.
 #[derive(Debug, Clone, Default)]
 pub struct GoalPatch {
-    pub title: Option<String>,
-    pub description: Option<Option<String>>,
-    pub category: Option<Option<String>>,
-    pub target_date: Option<Option<NaiveDate>>,
-    pub status: Option<GoalStatus>,
-    pub progress: Option<i32>,
-    pub metadata: Option<serde_json::Value>,
+    pub title: UnrequiredField<String>,
+    pub description: UnrequiredNullableField<String>,
+    pub category: UnrequiredNullableField<String>,
+    pub target_date: UnrequiredNullableField<NaiveDate>,
+    pub status: UnrequiredField<GoalStatus>,
+    pub progress: UnrequiredField<i32>,
+    pub metadata: UnrequiredField<serde_json::Value>,
 }
 
+/// Applies `patch` to a goal of the viewer: one read, then the input, then one write
+/// scoped by `editable_goals`.
 pub async fn update_goal(
     db: &DatabaseConnection,
     viewer: &Viewer,
     id: Uuid,
-    patch: GoalPatch,
+    patch: AppResult<GoalPatch>,
 ) -> AppResult<goal::Model> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
     let current = find_editable_goal(&txn, viewer, id).await?;
+    let patch = patch?;
     let title = patch
         .title
-        .as_deref()
-        .map(|t| validate::required_text("title", t, TITLE_MAX))
-        .transpose()?;
-    validate::optional_text(
-        "description",
-        patch.description.as_ref().and_then(Option::as_ref),
-        DESCRIPTION_MAX,
-    )?;
-    validate::optional_text(
-        "category",
-        patch.category.as_ref().and_then(Option::as_ref),
-        CATEGORY_MAX,
-    )?;
-    if let Some(p) = patch.progress {
-        validate::percentage("progress", p)?;
+        .try_map(|t| validate::required_text("title", &t, TITLE_MAX))?;
+    validate::optional_text("description", patch.description.value(), DESCRIPTION_MAX)?;
+    validate::optional_text("category", patch.category.value(), CATEGORY_MAX)?;
+    if let Some(p) = patch.progress.value() {
+        validate::percentage("progress", *p)?;
     }
     let now = db::now();
     let was_completed = current.status == GoalStatus::Completed;
     let previous_completed_at = current.completed_at;
-    let status = patch.status.unwrap_or(current.status);
+    let status = patch.status.value().copied().unwrap_or(current.status);
     let mut row: goal::ActiveModel = current.into();
-    if let Some(t) = title {
-        row.title = Set(t);
-    }
-    if let Some(v) = patch.description {
-        row.description = Set(v);
-    }
-    if let Some(v) = patch.category {
-        row.category = Set(v);
-    }
-    if let Some(v) = patch.target_date {
-        row.target_date = Set(v);
-    }
-    if let Some(v) = patch.metadata {
-        row.metadata = Set(v);
-    }
-    if let Some(p) = patch.progress {
-        row.progress = Set(p);
-    }
+    title.apply(&mut row.title);
+    patch.description.apply(&mut row.description);
+    patch.category.apply(&mut row.category);
+    patch.target_date.apply(&mut row.target_date);
+    patch.metadata.apply(&mut row.metadata);
+    patch.progress.apply(&mut row.progress);
     row.status = Set(status);
     if status == GoalStatus::Completed {
         row.progress = Set(100);
@@ -198,7 +181,10 @@ pub async fn update_goal(
         row.completed_at = Set(None);
     }
     row.updated_at = Set(now);
-    let updated = row.update(&txn).await?;
+    let updated = patch::write(&txn, row, access::editable_goals(viewer), || {
+        AppError::not_found("goal")
+    })
+    .await?;
     realtime::commit(txn, &[Event::goal(updated.id)]).await?;
     Ok(updated)
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::Viewer;
 use crate::db;
+use crate::domain::patch::{self, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
 use crate::validate;
@@ -188,57 +189,45 @@ pub async fn create_entry(
     Ok(created)
 }
 
-/// Changes to an entry: `None` keeps a field; `Some(None)` clears a nullable one.
+/// Changes to an entry: absent fields stay, a null title or mood clears it.
 #[derive(Debug, Clone, Default)]
 pub struct JournalPatch {
-    pub title: Option<Option<String>>,
-    pub content: Option<String>,
-    pub mood: Option<Option<String>>,
-    pub tags: Option<Vec<String>>,
-    pub is_private: Option<bool>,
+    pub title: UnrequiredNullableField<String>,
+    pub content: UnrequiredField<String>,
+    pub mood: UnrequiredNullableField<String>,
+    pub tags: UnrequiredField<Vec<String>>,
+    pub is_private: UnrequiredField<bool>,
 }
 
+/// Applies `patch` to an entry of the viewer: one read, then the input, then one write
+/// scoped by `editable_journal_entries`.
 pub async fn update_entry(
     db: &DatabaseConnection,
     viewer: &Viewer,
     id: Uuid,
-    patch: JournalPatch,
+    patch: AppResult<JournalPatch>,
 ) -> AppResult<journal_entry::Model> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
     let current = find_editable_entry(&txn, viewer, id).await?;
-    validate::optional_text(
-        "title",
-        patch.title.as_ref().and_then(Option::as_ref),
-        TITLE_MAX,
-    )?;
-    if let Some(c) = &patch.content {
+    let patch = patch?;
+    validate::optional_text("title", patch.title.value(), TITLE_MAX)?;
+    if let Some(c) = patch.content.value() {
         check_content(c)?;
     }
-    validate::optional_text(
-        "mood",
-        patch.mood.as_ref().and_then(Option::as_ref),
-        MOOD_MAX,
-    )?;
-    let tags = patch.tags.map(clean_tags).transpose()?;
+    validate::optional_text("mood", patch.mood.value(), MOOD_MAX)?;
+    let tags = patch.tags.try_map(clean_tags)?;
     let mut row: journal_entry::ActiveModel = current.into();
-    if let Some(v) = patch.title {
-        row.title = Set(v);
-    }
-    if let Some(v) = patch.content {
-        row.content = Set(v);
-    }
-    if let Some(v) = patch.mood {
-        row.mood = Set(v);
-    }
-    if let Some(v) = tags {
-        row.tags = Set(v);
-    }
-    if let Some(v) = patch.is_private {
-        row.is_private = Set(v);
-    }
+    patch.title.apply(&mut row.title);
+    patch.content.apply(&mut row.content);
+    patch.mood.apply(&mut row.mood);
+    tags.apply(&mut row.tags);
+    patch.is_private.apply(&mut row.is_private);
     row.updated_at = Set(db::now());
-    let updated = row.update(&txn).await?;
+    let updated = patch::write(&txn, row, access::editable_journal_entries(viewer), || {
+        AppError::not_found("journal entry")
+    })
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
