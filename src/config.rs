@@ -26,10 +26,40 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     ExportSchema,
+    /// Schema checks that need no database.
+    Schema(SchemaArgs),
     /// Mint a token signed with the configured HS256 secret.
     Token(TokenArgs),
     /// Load a data set.
     Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    pub command: SchemaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// List breaking, dangerous and safe changes from OLD to NEW; exit 1 on a breaking
+    /// change, 2 when a file cannot be read or parsed.
+    Diff(SchemaDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaDiffArgs {
+    /// The old SDL file (a contract or a previous schema.graphql).
+    pub old: PathBuf,
+    /// The new SDL file; default: the schema of this build.
+    pub new: Option<PathBuf>,
+    /// Keep only the OLD lines tagged with these sections (comma-separated); default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub sections: Vec<String>,
+    /// A directory of saved client operations (*.graphql): then only a change that breaks
+    /// one of them fails the run.
+    #[arg(long, value_name = "DIR")]
+    pub operations: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

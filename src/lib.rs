@@ -16,5 +16,6 @@ pub mod http;
 pub mod metrics;
 pub mod paging;
 pub mod realtime;
+pub mod schema_diff;
 pub mod seed;
 pub mod validate;

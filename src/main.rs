@@ -1,11 +1,13 @@
-//! The `confab` binary: serve (default), migrate, export-schema, token, seed.
+//! The `confab` binary: serve (default), migrate, export-schema, schema diff, token, seed.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use confab::app::{self, StartError};
 use confab::auth::{mint_token, MintClaims};
-use confab::config::{Cli, Command, Settings, TokenArgs};
+use confab::config::{
+    Cli, Command, SchemaArgs, SchemaCommand, SchemaDiffArgs, Settings, TokenArgs,
+};
 use confab::seed;
 
 fn main() -> ExitCode {
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("confab: {err}");
             ExitCode::FAILURE
@@ -36,24 +38,20 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), StartError> {
+async fn run(cli: Cli) -> Result<ExitCode, StartError> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&settings).await,
+        Command::Serve => serve(&settings).await?,
         Command::Migrate => {
             let connected = app::connect(&settings).await?;
             confab::db::migrate(&connected.conn).await?;
             println!("migrations applied");
-            Ok(())
         }
-        Command::ExportSchema => {
-            print!("{}", confab::graphql::sdl());
-            Ok(())
-        }
-        Command::Token(args) => {
-            println!("{}", token(&settings, &args)?);
-            Ok(())
-        }
+        Command::ExportSchema => print!("{}", confab::graphql::sdl()),
+        Command::Schema(SchemaArgs {
+            command: SchemaCommand::Diff(args),
+        }) => return Ok(schema_diff(args)),
+        Command::Token(args) => println!("{}", token(&settings, &args)?),
         Command::Seed(args) => {
             if !args.demo {
                 return Err(StartError::Config("say what to seed: --demo".into()));
@@ -69,7 +67,32 @@ async fn run(cli: Cli) -> Result<(), StartError> {
                 eprintln!("demo data already present for {}", seed::DEMO_EMAIL);
             }
             println!("{}", demo_token(&settings)?);
-            Ok(())
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `confab schema diff`: the report on stdout; exit 1 when the run fails (a breaking
+/// change, or a broken saved operation), 2 when an input cannot be read or parsed.
+fn schema_diff(args: SchemaDiffArgs) -> ExitCode {
+    let request = confab::schema_diff::DiffRequest {
+        old: args.old,
+        new: args.new,
+        sections: args.sections,
+        operations: args.operations,
+    };
+    match confab::schema_diff::run(&request, confab::graphql::sdl) {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.fails() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(err) => {
+            eprintln!("confab schema diff: {err}");
+            ExitCode::from(2)
         }
     }
 }

@@ -19,6 +19,7 @@ mod policies;
 mod public_forms;
 mod realtime;
 mod schema;
+mod schema_diff;
 mod tasks;
 mod teams;
 mod updates;
