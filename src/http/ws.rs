@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use crate::auth::Viewer;
-use crate::graphql::errors::is_pre_execution;
+use crate::error::ErrorCode;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::realtime::ConnectionSlots;
 use crate::graphql::RequestCtx;
@@ -351,7 +351,8 @@ impl Operations {
                 && errors.iter().all(|e| {
                     e["extensions"]["code"]
                         .as_str()
-                        .is_some_and(is_pre_execution)
+                        .and_then(ErrorCode::from_code)
+                        .is_some_and(ErrorCode::is_pre_execution)
                 })
         });
         let Some(id) = message["id"].as_str().filter(|_| refused_before_running) else {
