@@ -2,10 +2,11 @@
 //! metrics. GraphQL over HTTP follows the GraphQL-over-HTTP spec: JSON POST, GET for
 //! queries only (a mutation over GET is 405 with `Allow: POST`), a body that is not a
 //! GraphQL request or a document that does not parse is 400, a token failure is 401 with
-//! `UNAUTHENTICATED`. Transport-level refusals carry `BAD_USER_INPUT`; every
+//! `UNAUTHENTICATED` (see [`auth`]). Transport-level refusals carry `BAD_USER_INPUT`; every
 //! status follows from an [`ErrorCode`].
 
 pub mod apq;
+pub mod auth;
 pub mod graphiql;
 pub mod ws;
 
@@ -16,8 +17,9 @@ use std::time::Instant;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,7 +27,8 @@ use axum::Router;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
-use crate::auth::{Authenticator, Viewer};
+use self::auth::{AuthRejection, Authenticated};
+use crate::auth::Authenticator;
 use crate::error::{ErrorCode, ResponseMedia};
 use crate::graphql::errors::{code_of, with_code};
 use crate::graphql::local_tasks::LocalTasks;
@@ -153,14 +156,6 @@ fn refuse_with(
     )
 }
 
-fn unauthenticated(message: &str, media: ResponseMedia) -> Response {
-    let mut response = refuse(ErrorCode::Unauthenticated, message, media);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
-}
-
 /// The query string of `GET /graphql`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -171,28 +166,31 @@ struct GetParams {
     extensions: Option<String>,
 }
 
-/// `GET /graphql`: a WebSocket upgrade (subscriptions), the GraphiQL page, or a query.
+/// `GET /graphql`: a WebSocket upgrade (subscriptions, which authenticate at
+/// `connection_init`), else the GraphiQL page or a query.
 async fn graphql_get(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     if ws::is_upgrade(request.headers()) {
         return ws::upgrade(state, request).await;
     }
-    let headers = request.headers().clone();
-    let Ok(Query(params)) = Query::<HashMap<String, String>>::try_from_uri(request.uri()) else {
+    graphql_get_query.call(request, state).await
+}
+
+/// The caller's refusal waits in `execute`: a query string that cannot be read is 400, and
+/// the GraphiQL page is served, whatever the token.
+async fn graphql_get_query(
+    State(state): State<AppState>,
+    caller: Result<Authenticated, AuthRejection>,
+    headers: HeaderMap,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let media = media_of(&headers);
+    let Ok(Query(params)) = params else {
         return refuse(
             ErrorCode::BadUserInput,
             "the query string could not be read",
-            media_of(&headers),
+            media,
         );
     };
-    graphql_get_query(state, headers, params).await
-}
-
-async fn graphql_get_query(
-    state: AppState,
-    headers: HeaderMap,
-    params: HashMap<String, String>,
-) -> Response {
-    let media = media_of(&headers);
     let accepts_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -228,11 +226,13 @@ async fn graphql_get_query(
         "variables": variables,
         "extensions": extensions,
     });
-    execute(state, headers, Method::GET, body, media).await
+    execute(state, caller, headers, Method::GET, body, media).await
 }
 
+/// The caller's refusal waits in `execute`: a body that cannot be read is refused first.
 async fn graphql_post(
     State(state): State<AppState>,
+    caller: Result<Authenticated, AuthRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -271,7 +271,7 @@ async fn graphql_post(
             )
         }
     };
-    execute(state, headers, Method::POST, body, media).await
+    execute(state, caller, headers, Method::POST, body, media).await
 }
 
 /// A GraphQL request as it arrives over HTTP, before APQ resolution.
@@ -286,15 +286,17 @@ struct RawRequest {
 
 async fn execute(
     state: AppState,
+    caller: Result<Authenticated, AuthRejection>,
     headers: HeaderMap,
     method: Method,
     body: serde_json::Value,
     media: ResponseMedia,
 ) -> Response {
-    // The caller first: a bad token is refused whatever else is wrong.
-    let viewer = match state.auth.viewer_from_headers(&headers).await {
-        Ok(v) => v,
-        Err(err) => return unauthenticated(&err.to_string(), media),
+    // The caller first: a bad token is refused whatever else is wrong. A failure to make a
+    // user's rows is answered once the request is known to be one that would run.
+    let caller = match caller {
+        Err(rejection) if rejection.is_bad_token() => return rejection.into_response(),
+        caller => caller,
     };
     let raw =
         match serde_json::from_value::<RawRequest>(body) {
@@ -343,16 +345,10 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    if let Viewer::User(user) = &viewer {
-        if let Err(err) =
-            crate::domain::profiles::ensure_user(&state.db, user, state.signup_credits).await
-        {
-            let code = err.code();
-            // The conversion logs an internal cause and keeps it out of the message.
-            let gql: async_graphql::Error = err.into();
-            return refuse_with(StatusCode::INTERNAL_SERVER_ERROR, code, &gql.message, media);
-        }
-    }
+    let viewer = match caller {
+        Ok(Authenticated(viewer)) => viewer,
+        Err(rejection) => return rejection.into_response(),
+    };
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = raw.operation_name {
         request = request.operation_name(name);
