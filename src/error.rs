@@ -1,17 +1,153 @@
-//! The one error type of the gateway and its mapping to GraphQL `extensions.code`.
+//! The one error type of the gateway, and the one list of the codes clients see in
+//! `extensions.code` with the HTTP status each is answered with.
 //!
 //! Policy: every error a client sees carries one of DESIGN.md's codes. Messages of
 //! `Internal` errors are replaced by a generic text before they leave the process; the
 //! cause (SQL, paths, driver messages) goes to the log only. Constraint violations are
 //! turned into `CONFLICT` here, in one place, not at each call site.
+//!
+//! The conversion into GraphQL errors lives with the GraphQL layer (its `errors` module);
+//! this module does not know the GraphQL engine.
 
-use async_graphql::ErrorExtensions;
+use std::fmt;
+use std::str::FromStr;
+
+use http::StatusCode;
 use sea_orm::{DbErr, SqlErr};
+
+/// Every `extensions.code` the gateway answers: DESIGN.md's codes, then those of the
+/// GraphQL document and the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    Conflict,
+    InsufficientCredits,
+    RateLimited,
+    QueryTooComplex,
+    Internal,
+    /// The document is not GraphQL.
+    GraphqlParseFailed,
+    /// The document does not validate against the schema.
+    GraphqlValidationFailed,
+    /// An automatic persisted query the gateway does not hold (the client resends it
+    /// with its text).
+    PersistedQueryNotFound,
+}
+
+/// Which JSON media type a response is sent as (the client's `Accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMedia {
+    /// `application/json`, the legacy one: refusals of the document other than a parse
+    /// failure are answered with 200.
+    Json,
+    /// `application/graphql-response+json`: every refusal of the document is 400.
+    GraphqlResponse,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::BadUserInput,
+        ErrorCode::Conflict,
+        ErrorCode::InsufficientCredits,
+        ErrorCode::RateLimited,
+        ErrorCode::QueryTooComplex,
+        ErrorCode::Internal,
+        ErrorCode::GraphqlParseFailed,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::PersistedQueryNotFound,
+    ];
+
+    /// The code as clients see it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::InsufficientCredits => "INSUFFICIENT_CREDITS",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+        }
+    }
+
+    /// The code a client saw, read back (from an error's extensions); None for a string
+    /// that is not one of ours.
+    pub fn from_code(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+
+    /// Whether an error with this code refused the operation before it ran: the document
+    /// did not parse or validate, or is too deep or complex.
+    pub const fn is_pre_execution(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::GraphqlParseFailed
+                | ErrorCode::GraphqlValidationFailed
+                | ErrorCode::QueryTooComplex
+        )
+    }
+
+    /// The HTTP status of a request the gateway answers with an error of this code and no
+    /// operation run: a refused token (401), a request that is not a GraphQL request
+    /// (400; the transport names 405, 413 or 415 where one of those says more), a
+    /// document refused before it ran ([`is_pre_execution`](Self::is_pre_execution): 400,
+    /// but only a parse failure on legacy `application/json`), a server failure (500).
+    /// Everything else is reported inside a GraphQL response, which is 200; so are errors
+    /// raised while an operation runs, whatever their code.
+    pub const fn http_status(self, media: ResponseMedia) -> StatusCode {
+        match self {
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::BadUserInput | ErrorCode::GraphqlParseFailed => StatusCode::BAD_REQUEST,
+            ErrorCode::GraphqlValidationFailed | ErrorCode::QueryTooComplex => match media {
+                ResponseMedia::GraphqlResponse => StatusCode::BAD_REQUEST,
+                ResponseMedia::Json => StatusCode::OK,
+            },
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::PersistedQueryNotFound
+            | ErrorCode::Forbidden
+            | ErrorCode::NotFound
+            | ErrorCode::Conflict
+            | ErrorCode::InsufficientCredits
+            | ErrorCode::RateLimited => StatusCode::OK,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not one of the gateway's error codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownErrorCode(pub String);
+
+impl FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        ErrorCode::from_code(code).ok_or_else(|| UnknownErrorCode(code.to_owned()))
+    }
+}
 
 /// A failure an operation reports to its caller.
 ///
 /// Deliberately not `Display`: it converts into a GraphQL error only through the
-/// `From` impl below, which sets the code and hides internal causes.
+/// `From` impl of the GraphQL layer's `errors` module, which sets the code and hides
+/// internal causes.
 #[derive(Debug)]
 pub enum AppError {
     Unauthenticated(String),
@@ -29,17 +165,17 @@ pub enum AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
-            AppError::Forbidden(_) => "FORBIDDEN",
-            AppError::NotFound(_) => "NOT_FOUND",
-            AppError::BadUserInput(_) => "BAD_USER_INPUT",
-            AppError::Conflict(_) => "CONFLICT",
-            AppError::InsufficientCredits(_) => "INSUFFICIENT_CREDITS",
-            AppError::RateLimited(_) => "RATE_LIMITED",
-            AppError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
-            AppError::Internal(_) => "INTERNAL",
+            AppError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            AppError::Forbidden(_) => ErrorCode::Forbidden,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::BadUserInput(_) => ErrorCode::BadUserInput,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::InsufficientCredits(_) => ErrorCode::InsufficientCredits,
+            AppError::RateLimited(_) => ErrorCode::RateLimited,
+            AppError::QueryTooComplex(_) => ErrorCode::QueryTooComplex,
+            AppError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -88,16 +224,6 @@ impl From<DbErr> for AppError {
     }
 }
 
-impl From<AppError> for async_graphql::Error {
-    fn from(err: AppError) -> Self {
-        if let AppError::Internal(cause) = &err {
-            tracing::error!(%cause, "internal error");
-        }
-        let code = err.code();
-        async_graphql::Error::new(err.public_message()).extend_with(|_, ext| ext.set("code", code))
-    }
-}
-
 /// An error shared by every key of a dataloader batch.
 #[derive(Debug, Clone)]
 pub struct SharedError(pub std::sync::Arc<AppError>);
@@ -114,10 +240,101 @@ impl From<DbErr> for SharedError {
     }
 }
 
-impl From<SharedError> for async_graphql::Error {
-    fn from(err: SharedError) -> Self {
-        let code = err.0.code();
-        async_graphql::Error::new(err.0.public_message())
-            .extend_with(|_, ext| ext.set("code", code))
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::{AppError, ErrorCode, ResponseMedia};
+
+    #[test]
+    fn every_code_reads_back_from_its_string() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_code(code.as_str()), Some(code));
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            assert_eq!(code.to_string(), code.as_str());
+        }
+        assert_eq!(ErrorCode::from_code("bad_user_input"), None);
+        assert_eq!(ErrorCode::from_code(""), None);
+        assert!("INTERNAL_SERVER_ERROR".parse::<ErrorCode>().is_err());
+    }
+
+    #[test]
+    fn code_strings_are_unique_and_screaming_snake_case() {
+        let strings: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(strings.len(), ErrorCode::ALL.len());
+        for s in strings {
+            assert!(
+                s.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    && !s.starts_with('_')
+                    && !s.ends_with('_'),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_are_those_the_http_layer_answers() {
+        use ResponseMedia::{GraphqlResponse, Json};
+        let expected = [
+            (ErrorCode::Unauthenticated, 401, 401),
+            (ErrorCode::BadUserInput, 400, 400),
+            (ErrorCode::GraphqlParseFailed, 400, 400),
+            (ErrorCode::GraphqlValidationFailed, 200, 400),
+            (ErrorCode::QueryTooComplex, 200, 400),
+            (ErrorCode::Internal, 500, 500),
+            (ErrorCode::PersistedQueryNotFound, 200, 200),
+            (ErrorCode::Forbidden, 200, 200),
+            (ErrorCode::NotFound, 200, 200),
+            (ErrorCode::Conflict, 200, 200),
+            (ErrorCode::InsufficientCredits, 200, 200),
+            (ErrorCode::RateLimited, 200, 200),
+        ];
+        assert_eq!(expected.len(), ErrorCode::ALL.len());
+        for (code, json, graphql_response) in expected {
+            assert_eq!(code.http_status(Json).as_u16(), json, "{code} as JSON");
+            assert_eq!(
+                code.http_status(GraphqlResponse).as_u16(),
+                graphql_response,
+                "{code} as graphql-response+json"
+            );
+        }
+        let pre_execution: Vec<ErrorCode> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| c.is_pre_execution())
+            .collect();
+        assert_eq!(
+            pre_execution,
+            [
+                ErrorCode::QueryTooComplex,
+                ErrorCode::GraphqlParseFailed,
+                ErrorCode::GraphqlValidationFailed
+            ]
+        );
+    }
+
+    #[test]
+    fn app_errors_name_their_code_and_hide_internal_causes() {
+        let cases = [
+            (AppError::user_required(), ErrorCode::Unauthenticated),
+            (AppError::Forbidden("no".into()), ErrorCode::Forbidden),
+            (AppError::not_found("project"), ErrorCode::NotFound),
+            (AppError::bad_input("bad"), ErrorCode::BadUserInput),
+            (AppError::Conflict("dup".into()), ErrorCode::Conflict),
+            (
+                AppError::InsufficientCredits("poor".into()),
+                ErrorCode::InsufficientCredits,
+            ),
+            (AppError::RateLimited("slow".into()), ErrorCode::RateLimited),
+            (
+                AppError::QueryTooComplex("big".into()),
+                ErrorCode::QueryTooComplex,
+            ),
+            (AppError::Internal("SQL".into()), ErrorCode::Internal),
+        ];
+        for (err, code) in &cases {
+            assert_eq!(err.code(), *code);
+        }
+        assert_eq!(cases[2].0.public_message(), "project not found");
+        assert_eq!(cases[8].0.public_message(), "internal error");
     }
 }

@@ -96,7 +96,7 @@ mod tests {
         ] {
             assert_eq!(
                 valid_email(bad).expect_err(bad).code(),
-                "BAD_USER_INPUT",
+                crate::error::ErrorCode::BadUserInput,
                 "{bad}"
             );
         }

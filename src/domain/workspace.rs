@@ -567,7 +567,7 @@ mod tests {
             long_path.as_str(),
         ] {
             let err = WorkspacePath::parse(raw).expect_err(raw);
-            assert_eq!(err.code(), "BAD_USER_INPUT", "{raw:?}");
+            assert_eq!(err.code(), crate::error::ErrorCode::BadUserInput, "{raw:?}");
         }
         let exact = "y".repeat(SEGMENT_MAX);
         assert!(WorkspacePath::parse(&exact).is_ok());

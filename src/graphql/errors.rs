@@ -1,6 +1,7 @@
-//! Gives every GraphQL error an `extensions.code`: parse failures, validation failures,
-//! depth/complexity refusals, and input coercion errors raised by the engine itself.
-//! Errors from our own operations already carry theirs (see `crate::error`).
+//! Gives every GraphQL error an `extensions.code`: our operations' errors through the
+//! `From` impls below (see `crate::error` for the policy), and parse failures, validation
+//! failures, depth/complexity refusals and input coercion errors raised by the engine
+//! itself through the [`ErrorCodes`] extension.
 
 use std::sync::Arc;
 
@@ -8,7 +9,30 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{
+    ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+
+use crate::error::{AppError, ErrorCode, SharedError};
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        if let AppError::Internal(cause) = &err {
+            tracing::error!(%cause, "internal error");
+        }
+        let code = err.code();
+        async_graphql::Error::new(err.public_message())
+            .extend_with(|_, ext| ext.set("code", code.as_str()))
+    }
+}
+
+impl From<SharedError> for async_graphql::Error {
+    fn from(err: SharedError) -> Self {
+        let code = err.0.code();
+        async_graphql::Error::new(err.0.public_message())
+            .extend_with(|_, ext| ext.set("code", code.as_str()))
+    }
+}
 
 pub struct ErrorCodes;
 
@@ -43,29 +67,20 @@ pub fn has_code(err: &ServerError) -> bool {
         .is_some_and(|ext| ext.get("code").is_some())
 }
 
-/// The error's `extensions.code`, or "" when it has none.
-pub fn code_of(err: &ServerError) -> String {
-    err.extensions
-        .as_ref()
-        .and_then(|e| e.get("code"))
-        .map(|v| v.to_string().trim_matches('"').to_owned())
-        .unwrap_or_default()
+/// The error's `extensions.code`, or None when it has none (or one that is not ours).
+pub fn code_of(err: &ServerError) -> Option<ErrorCode> {
+    match err.extensions.as_ref()?.get("code")? {
+        Value::String(code) => ErrorCode::from_code(code),
+        _ => None,
+    }
 }
 
-/// Whether an error with this code refused the operation before it ran (the document did
-/// not parse or validate, or is too deep or complex).
-pub fn is_pre_execution(code: &str) -> bool {
-    matches!(
-        code,
-        "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_TOO_COMPLEX"
-    )
-}
-
-pub fn with_code(mut err: ServerError, code: &str) -> ServerError {
+/// The error with `code` as its `extensions.code`, unless it already has one.
+pub fn with_code(mut err: ServerError, code: ErrorCode) -> ServerError {
     if !has_code(&err) {
         err.extensions
             .get_or_insert_with(Default::default)
-            .set("code", code);
+            .set("code", code.as_str());
     }
     err
 }
@@ -84,7 +99,7 @@ impl Extension for ErrorCodesExtension {
         }
         next.run(ctx, query, variables)
             .await
-            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+            .map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))
     }
 
     async fn validation(
@@ -106,12 +121,12 @@ impl Extension for ErrorCodesExtension {
                     let code = if e.message.contains("too complex")
                         || e.message.contains("nested too deep")
                     {
-                        "QUERY_TOO_COMPLEX"
+                        ErrorCode::QueryTooComplex
                     } else if from_variable {
                         // A variable value that does not coerce is the caller's input.
-                        "BAD_USER_INPUT"
+                        ErrorCode::BadUserInput
                     } else {
-                        "GRAPHQL_VALIDATION_FAILED"
+                        ErrorCode::GraphqlValidationFailed
                     };
                     with_code(e, code)
                 })
@@ -131,7 +146,7 @@ impl Extension for ErrorCodesExtension {
         response.errors = response
             .errors
             .into_iter()
-            .map(|e| with_code(e, "BAD_USER_INPUT"))
+            .map(|e| with_code(e, ErrorCode::BadUserInput))
             .collect();
         response
     }
@@ -139,7 +154,40 @@ impl Extension for ErrorCodesExtension {
 
 #[cfg(test)]
 mod tests {
-    use super::argument_is_variable;
+    use async_graphql::{ServerError, Value};
+
+    use super::{argument_is_variable, code_of, with_code};
+    use crate::error::{AppError, ErrorCode, SharedError};
+
+    #[test]
+    fn codes_are_set_once_and_read_back() {
+        let bare = ServerError::new("boom", None);
+        assert_eq!(code_of(&bare), None);
+        let coded = with_code(bare, ErrorCode::GraphqlParseFailed);
+        assert_eq!(code_of(&coded), Some(ErrorCode::GraphqlParseFailed));
+        let kept = with_code(coded, ErrorCode::Internal);
+        assert_eq!(code_of(&kept), Some(ErrorCode::GraphqlParseFailed));
+        let mut foreign = ServerError::new("x", None);
+        foreign
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "not one of ours");
+        assert_eq!(code_of(&foreign), None);
+    }
+
+    #[test]
+    fn app_errors_carry_their_code_and_hide_internal_causes() {
+        let err: async_graphql::Error = AppError::not_found("project").into();
+        assert_eq!(err.message, "project not found");
+        let code = err.extensions.as_ref().and_then(|e| e.get("code")).cloned();
+        assert_eq!(code, Some(Value::from(ErrorCode::NotFound.as_str())));
+
+        let err: async_graphql::Error =
+            SharedError::from(AppError::Internal("SELECT went wrong".into())).into();
+        assert_eq!(err.message, "internal error");
+        let code = err.extensions.as_ref().and_then(|e| e.get("code")).cloned();
+        assert_eq!(code, Some(Value::from(ErrorCode::Internal.as_str())));
+    }
 
     #[test]
     fn tells_variables_from_literals() {

@@ -89,7 +89,7 @@ mod tests {
             "VGFzazo=",
         ] {
             let err = NodeId::decode(text).expect_err("malformed");
-            assert_eq!(err.code(), "BAD_USER_INPUT", "{text}");
+            assert_eq!(err.code(), crate::error::ErrorCode::BadUserInput, "{text}");
         }
     }
 }

@@ -2,9 +2,11 @@
 //! metrics. GraphQL over HTTP follows the GraphQL-over-HTTP spec: JSON POST, GET for
 //! queries only (a mutation over GET is 405 with `Allow: POST`), a body that is not a
 //! GraphQL request or a document that does not parse is 400, a token failure is 401 with
-//! `UNAUTHENTICATED`. Transport-level refusals carry `BAD_USER_INPUT`.
+//! `UNAUTHENTICATED` (see [`auth`]). Transport-level refusals carry `BAD_USER_INPUT`; every
+//! status follows from an [`ErrorCode`].
 
 pub mod apq;
+pub mod auth;
 pub mod graphiql;
 pub mod ws;
 
@@ -15,7 +17,9 @@ use std::time::Instant;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,8 +27,10 @@ use axum::Router;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
-use crate::auth::{Authenticator, Viewer};
-use crate::graphql::errors::{code_of, is_pre_execution, with_code};
+use self::auth::{AuthRejection, Authenticated};
+use crate::auth::Authenticator;
+use crate::error::{ErrorCode, ResponseMedia};
+use crate::graphql::errors::{code_of, with_code};
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::{AppSchema, RequestCtx};
 use crate::metrics;
@@ -62,12 +68,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal error",
-        "INTERNAL",
-        false,
-    )
+    refuse(ErrorCode::Internal, "internal error", ResponseMedia::Json)
 }
 
 async fn record_metrics(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -109,19 +110,23 @@ async fn metrics_text() -> Response {
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
-/// Whether the client asked for `application/graphql-response+json`.
-fn wants_graphql_response(headers: &HeaderMap) -> bool {
-    headers
+/// `application/graphql-response+json` when the client asked for it, else JSON.
+fn media_of(headers: &HeaderMap) -> ResponseMedia {
+    let wanted = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE))
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE));
+    if wanted {
+        ResponseMedia::GraphqlResponse
+    } else {
+        ResponseMedia::Json
+    }
 }
 
-fn json_response(status: StatusCode, body: serde_json::Value, graphql_response: bool) -> Response {
-    let content_type = if graphql_response {
-        GRAPHQL_RESPONSE
-    } else {
-        "application/json"
+fn json_response(status: StatusCode, body: serde_json::Value, media: ResponseMedia) -> Response {
+    let content_type = match media {
+        ResponseMedia::GraphqlResponse => GRAPHQL_RESPONSE,
+        ResponseMedia::Json => "application/json",
     };
     let mut response = (status, body.to_string()).into_response();
     response
@@ -130,31 +135,25 @@ fn json_response(status: StatusCode, body: serde_json::Value, graphql_response: 
     response
 }
 
-fn error_response(
+/// A request refused before any operation ran: one error with `code`, at its status.
+fn refuse(code: ErrorCode, message: &str, media: ResponseMedia) -> Response {
+    refuse_with(code.http_status(media), code, message, media)
+}
+
+/// As [`refuse`], at a status that says more than the code's (405, 413, 415).
+fn refuse_with(
     status: StatusCode,
+    code: ErrorCode,
     message: &str,
-    code: &str,
-    graphql_response: bool,
+    media: ResponseMedia,
 ) -> Response {
+    let code = code.as_str();
     metrics::record_graphql_error(code);
     json_response(
         status,
         serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
-        graphql_response,
+        media,
     )
-}
-
-fn unauthenticated(message: &str, graphql_response: bool) -> Response {
-    let mut response = error_response(
-        StatusCode::UNAUTHORIZED,
-        message,
-        "UNAUTHENTICATED",
-        graphql_response,
-    );
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
 }
 
 /// The query string of `GET /graphql`.
@@ -167,29 +166,31 @@ struct GetParams {
     extensions: Option<String>,
 }
 
-/// `GET /graphql`: a WebSocket upgrade (subscriptions), the GraphiQL page, or a query.
+/// `GET /graphql`: a WebSocket upgrade (subscriptions, which authenticate at
+/// `connection_init`), else the GraphiQL page or a query.
 async fn graphql_get(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     if ws::is_upgrade(request.headers()) {
         return ws::upgrade(state, request).await;
     }
-    let headers = request.headers().clone();
-    let Ok(Query(params)) = Query::<HashMap<String, String>>::try_from_uri(request.uri()) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "the query string could not be read",
-            "BAD_USER_INPUT",
-            wants_graphql_response(&headers),
-        );
-    };
-    graphql_get_query(state, headers, params).await
+    graphql_get_query.call(request, state).await
 }
 
+/// The caller's refusal waits in `execute`: a query string that cannot be read is 400, and
+/// the GraphiQL page is served, whatever the token.
 async fn graphql_get_query(
-    state: AppState,
+    State(state): State<AppState>,
+    caller: Result<Authenticated, AuthRejection>,
     headers: HeaderMap,
-    params: HashMap<String, String>,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let graphql_response = wants_graphql_response(&headers);
+    let media = media_of(&headers);
+    let Ok(Query(params)) = params else {
+        return refuse(
+            ErrorCode::BadUserInput,
+            "the query string could not be read",
+            media,
+        );
+    };
     let accepts_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -213,11 +214,10 @@ async fn graphql_get_query(
         parse_json(&params.variables),
         parse_json(&params.extensions),
     ) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
+        return refuse(
+            ErrorCode::BadUserInput,
             "`variables` and `extensions` must be JSON",
-            "BAD_USER_INPUT",
-            graphql_response,
+            media,
         );
     };
     let body = serde_json::json!({
@@ -226,15 +226,17 @@ async fn graphql_get_query(
         "variables": variables,
         "extensions": extensions,
     });
-    execute(state, headers, Method::GET, body, graphql_response).await
+    execute(state, caller, headers, Method::GET, body, media).await
 }
 
+/// The caller's refusal waits in `execute`: a body that cannot be read is refused first.
 async fn graphql_post(
     State(state): State<AppState>,
+    caller: Result<Authenticated, AuthRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let graphql_response = wants_graphql_response(&headers);
+    let media = media_of(&headers);
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -244,7 +246,7 @@ async fn graphql_post(
             } else {
                 "the request body could not be read"
             };
-            return error_response(status, message, "BAD_USER_INPUT", graphql_response);
+            return refuse_with(status, ErrorCode::BadUserInput, message, media);
         }
     };
     let content_type = headers
@@ -252,25 +254,24 @@ async fn graphql_post(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !content_type.is_empty() && !content_type.starts_with("application/json") {
-        return error_response(
+        return refuse_with(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadUserInput,
             "send the request as application/json",
-            "BAD_USER_INPUT",
-            graphql_response,
+            media,
         );
     }
     let body: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
+            return refuse(
+                ErrorCode::BadUserInput,
                 "the request body is not valid JSON",
-                "BAD_USER_INPUT",
-                graphql_response,
+                media,
             )
         }
     };
-    execute(state, headers, Method::POST, body, graphql_response).await
+    execute(state, caller, headers, Method::POST, body, media).await
 }
 
 /// A GraphQL request as it arrives over HTTP, before APQ resolution.
@@ -285,15 +286,17 @@ struct RawRequest {
 
 async fn execute(
     state: AppState,
+    caller: Result<Authenticated, AuthRejection>,
     headers: HeaderMap,
     method: Method,
     body: serde_json::Value,
-    graphql_response: bool,
+    media: ResponseMedia,
 ) -> Response {
-    // The caller first: a bad token is refused whatever else is wrong.
-    let viewer = match state.auth.viewer_from_headers(&headers).await {
-        Ok(v) => v,
-        Err(err) => return unauthenticated(&err.to_string(), graphql_response),
+    // The caller first: a bad token is refused whatever else is wrong. A failure to make a
+    // user's rows is answered once the request is known to be one that would run.
+    let caller = match caller {
+        Err(rejection) if rejection.is_bad_token() => return rejection.into_response(),
+        caller => caller,
     };
     let raw =
         match serde_json::from_value::<RawRequest>(body) {
@@ -304,67 +307,48 @@ async fn execute(
             {
                 r
             }
-            _ => return error_response(
-                StatusCode::BAD_REQUEST,
+            _ => return refuse(
+                ErrorCode::BadUserInput,
                 "the body is not a GraphQL request (query, operationName, variables, extensions)",
-                "BAD_USER_INPUT",
-                graphql_response,
+                media,
             ),
         };
     let query = match state.apq.resolve(raw.query, raw.extensions.as_ref()) {
         Ok(q) => q,
         Err(apq::ApqError::NotFound) => {
-            return error_response(
-                StatusCode::OK,
+            return refuse(
+                ErrorCode::PersistedQueryNotFound,
                 "PersistedQueryNotFound",
-                "PERSISTED_QUERY_NOT_FOUND",
-                graphql_response,
+                media,
             )
         }
         Err(apq::ApqError::Mismatch) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
+            return refuse(
+                ErrorCode::BadUserInput,
                 "provided sha256Hash does not match the query",
-                "BAD_USER_INPUT",
-                graphql_response,
+                media,
             )
         }
         Err(apq::ApqError::Missing) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "the request has no query",
-                "BAD_USER_INPUT",
-                graphql_response,
-            )
+            return refuse(ErrorCode::BadUserInput, "the request has no query", media)
         }
     };
     if method == Method::GET && is_mutation(&query, raw.operation_name.as_deref()) {
-        let mut response = error_response(
+        let mut response = refuse_with(
             StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadUserInput,
             "mutations need POST",
-            "BAD_USER_INPUT",
-            graphql_response,
+            media,
         );
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    if let Viewer::User(user) = &viewer {
-        if let Err(err) =
-            crate::domain::profiles::ensure_user(&state.db, user, state.signup_credits).await
-        {
-            let code = err.code();
-            // The conversion logs an internal cause and keeps it out of the message.
-            let gql: async_graphql::Error = err.into();
-            return error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &gql.message,
-                code,
-                graphql_response,
-            );
-        }
-    }
+    let viewer = match caller {
+        Ok(Authenticated(viewer)) => viewer,
+        Err(rejection) => return rejection.into_response(),
+    };
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = raw.operation_name {
         request = request.operation_name(name);
@@ -385,22 +369,19 @@ async fn execute(
     );
     let mut response = tasks.run(execution).await;
     response.errors = coded_errors(std::mem::take(&mut response.errors));
-    let codes: Vec<String> = response.errors.iter().map(code_of).collect();
-    let parse_failed = codes.iter().any(|c| c == "GRAPHQL_PARSE_FAILED");
-    let pre_execution = codes.iter().any(|c| is_pre_execution(c));
-    let status = if parse_failed || (graphql_response && pre_execution) {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    // A document refused before it ran sets the status; errors of an operation that ran
+    // are reported in a 200.
+    let status = response
+        .errors
+        .iter()
+        .filter_map(code_of)
+        .filter(|code| code.is_pre_execution())
+        .map(|code| code.http_status(media))
+        .max()
+        .unwrap_or(StatusCode::OK);
     match serde_json::to_value(&response) {
-        Ok(body) => json_response(status, body, graphql_response),
-        Err(_) => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error",
-            "INTERNAL",
-            graphql_response,
-        ),
+        Ok(body) => json_response(status, body, media),
+        Err(_) => refuse(ErrorCode::Internal, "internal error", media),
     }
 }
 
@@ -410,8 +391,9 @@ pub(crate) fn coded_errors(errors: Vec<ServerError>) -> Vec<ServerError> {
     errors
         .into_iter()
         .map(|e| {
-            let e = with_code(e, "INTERNAL");
-            metrics::record_graphql_error(&code_of(&e));
+            let e = with_code(e, ErrorCode::Internal);
+            let code = code_of(&e).unwrap_or(ErrorCode::Internal);
+            metrics::record_graphql_error(code.as_str());
             e
         })
         .collect()

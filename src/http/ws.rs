@@ -3,7 +3,8 @@
 //!
 //! Around that engine this module adds what a production gateway needs and async-graphql
 //! does not do: the token from the `connection_init` payload (`Authorization`,
-//! `authorization` or `authToken`) or the upgrade request's headers; close codes as the
+//! `authorization` or `authToken`) or else the upgrade request's headers, both checked at
+//! `connection_init` by [`authenticate`](super::auth::authenticate); close codes as the
 //! graphql-ws protocol says (4403 for a refused token, where async-graphql sends 1002;
 //! 4401 for a subscribe before the handshake; 4408 when no `connection_init` arrives in
 //! time; 4409 for a reused operation id); the `error` message for an operation refused
@@ -25,9 +26,10 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
+use super::auth::{authenticate, Credentials, Refusal};
 use super::AppState;
 use crate::auth::Viewer;
-use crate::graphql::errors::is_pre_execution;
+use crate::error::ErrorCode;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::realtime::ConnectionSlots;
 use crate::graphql::RequestCtx;
@@ -88,12 +90,8 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
         None => WebSocketProtocols::GraphQLWS,
     };
     // A token on the upgrade request counts unless connection_init brings one.
-    let from_headers = state
-        .auth
-        .viewer_and_expiry_from_headers(&parts.headers)
-        .await
-        .map_err(|err| err.to_string());
-    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, from_headers))
+    let headers = parts.headers;
+    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, headers))
 }
 
 /// What a connection learns at `connection_init`.
@@ -135,7 +133,7 @@ async fn serve(
     socket: WebSocket,
     state: AppState,
     protocol: WebSocketProtocols,
-    from_headers: Result<(Viewer, Option<u64>), String>,
+    headers: axum::http::HeaderMap,
 ) {
     let (mut sink, source) = socket.split();
     let operations = Arc::new(Operations::default());
@@ -165,35 +163,22 @@ async fn serve(
     let init_state = state.clone();
     let mut engine = async_graphql::http::WebSocket::new(executor, input, protocol)
         .on_connection_init(move |payload| async move {
-            let verified = match payload_token(&payload) {
-                Some(token) => init_state
-                    .auth
-                    .viewer_and_expiry_from_token(token)
-                    .await
-                    .map(|(viewer, exp)| (viewer, Some(exp)))
-                    .map_err(|err| err.to_string()),
-                None => from_headers,
+            let credentials = match payload_token(&payload) {
+                Some(token) => Credentials::Token(token),
+                None => Credentials::Headers(&headers),
             };
-            let (viewer, exp) = match verified {
+            let (viewer, exp) = match authenticate(&init_state, credentials).await {
                 Ok(v) => v,
-                Err(reason) => {
+                Err(Refusal::Token(reason)) => {
                     init_session.refused.store(true, Ordering::SeqCst);
                     return Err(async_graphql::Error::new(format!("Forbidden: {reason}")));
                 }
-            };
-            if let Viewer::User(user) = &viewer {
-                if let Err(err) = crate::domain::profiles::ensure_user(
-                    &init_state.db,
-                    user,
-                    init_state.signup_credits,
-                )
-                .await
-                {
+                Err(Refusal::Failed(err)) => {
                     init_session.failed.store(true, Ordering::SeqCst);
                     let err: async_graphql::Error = err.into();
                     return Err(err);
                 }
-            }
+            };
             *init_session
                 .viewer
                 .lock()
@@ -351,7 +336,8 @@ impl Operations {
                 && errors.iter().all(|e| {
                     e["extensions"]["code"]
                         .as_str()
-                        .is_some_and(is_pre_execution)
+                        .and_then(ErrorCode::from_code)
+                        .is_some_and(ErrorCode::is_pre_execution)
                 })
         });
         let Some(id) = message["id"].as_str().filter(|_| refused_before_running) else {

@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(name(&slow.next().await.unwrap().unwrap()), "one");
         assert_eq!(name(&slow.next().await.unwrap().unwrap()), "two");
         let err = slow.next().await.unwrap().unwrap_err();
-        assert_eq!(err.code(), "RATE_LIMITED");
+        assert_eq!(err.code(), crate::error::ErrorCode::RateLimited);
         assert!(slow.next().await.is_none());
         assert_eq!(registry.len(), 1, "the slow subscriber is unregistered");
         drop(keeping_up);

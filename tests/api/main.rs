@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod authentication;
 mod browser;
 mod capability_policies;
 mod cli;
