@@ -30,6 +30,12 @@ pub const DELETE_PROJECT_PERMANENTLY: &str = r#"
     }
 "#;
 
+pub const REMOVE_TEAM_MEMBER: &str = r#"
+    mutation($t: UUID!, $u: UUID!) {
+        removeTeamMember(teamId: $t, userId: $u)
+    }
+"#;
+
 pub const RESTORE_PROJECT: &str = "mutation($id: UUID!) { restoreProject(id: $id) { id } }";
 pub const SOFT_DELETE_PROJECT: &str = "mutation($id: UUID!) { deleteProject(id: $id) }";
 pub const VIEWER_ID: &str = "{ viewer { id } }";
