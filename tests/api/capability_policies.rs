@@ -8,6 +8,30 @@ use uuid::Uuid;
 use crate::harness;
 use crate::policies::{as_claims, strings};
 
+const CREATE_ALICE_GOAL: &str = r#"mutation { createGoal(input: {title: "alice goal"}) { id } }"#;
+
+const CREATE_ALICE_DIARY_ENTRY: &str = r#"
+    mutation {
+        createJournalEntry(input: {content: "alice diary"}) { id }
+    }
+"#;
+
+const INCREMENT_ALICE_METRIC: &str = r#"
+    mutation {
+        incrementProgress(metricType: "alice metric") { id }
+    }
+"#;
+
+const CREATE_BOB_GOAL: &str = r#"mutation { createGoal(input: {title: "bob goal"}) { id } }"#;
+
+const GRANT_TEN_CREDITS: &str = r#"
+    mutation($u: UUID!) {
+        grantCredits(input: {userId: $u, amount: 10, idempotencyKey: "k"}) { id }
+    }
+"#;
+
+const JOIN_WAITLIST: &str = r#"mutation { joinWaitlist(email: "w@example.com") }"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_policies_cover_wellness_credits_and_public_tables() {
     let Some(app) = harness::postgres().await else {
@@ -16,44 +40,14 @@ async fn postgres_policies_cover_wellness_credits_and_public_tables() {
     let alice = harness::user("alice");
     let bob = harness::user("bob");
     let service = harness::service_token();
-    app.ok(
-        &alice,
-        "mutation { createGoal(input: {title: \"alice goal\"}) { id } }",
-        json!({}),
-    )
-    .await;
-    app.ok(
-        &alice,
-        "mutation { createJournalEntry(input: {content: \"alice diary\"}) { id } }",
-        json!({}),
-    )
-    .await;
-    app.ok(
-        &alice,
-        "mutation { incrementProgress(metricType: \"alice metric\") { id } }",
-        json!({}),
-    )
-    .await;
-    app.ok(
-        &bob,
-        "mutation { createGoal(input: {title: \"bob goal\"}) { id } }",
-        json!({}),
-    )
-    .await;
-    app.post(
-        Some(&service),
-        "mutation($u: UUID!) { grantCredits(input: {userId: $u, amount: 10, idempotencyKey: \"k\"}) { id } }",
-        json!({ "u": alice.id }),
-    )
-    .await
-    .data();
-    app.post(
-        None,
-        "mutation { joinWaitlist(email: \"w@example.com\") }",
-        json!({}),
-    )
-    .await
-    .data();
+    app.ok(&alice, CREATE_ALICE_GOAL, json!({})).await;
+    app.ok(&alice, CREATE_ALICE_DIARY_ENTRY, json!({})).await;
+    app.ok(&alice, INCREMENT_ALICE_METRIC, json!({})).await;
+    app.ok(&bob, CREATE_BOB_GOAL, json!({})).await;
+    app.post(Some(&service), GRANT_TEN_CREDITS, json!({ "u": alice.id }))
+        .await
+        .data();
+    app.post(None, JOIN_WAITLIST, json!({})).await.data();
 
     let role = format!("confab_probe_{}", Uuid::new_v4().simple());
     app.db

@@ -6,6 +6,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+const VIEWER_ID_EMAIL: &str = "{ viewer { id email } }";
+
+const VIEWER_PROJECTS_AND_CHATS: &str = r#"
+    {
+        viewer {
+            projects(orderBy: TITLE_ASC) {
+                totalCount
+                nodes { title isPublic chats { nodes { title messageCount } } }
+            }
+            conversations { totalCount }
+        }
+    }
+"#;
+
 fn confab(dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
     command
@@ -75,7 +89,7 @@ async fn serve_with_nothing_configured_prints_url_and_a_working_dev_token() {
     let body: Value = reqwest::Client::new()
         .post(&url)
         .bearer_auth(&token)
-        .json(&json!({ "query": "{ viewer { id email } }" }))
+        .json(&json!({ "query": VIEWER_ID_EMAIL }))
         .send()
         .await
         .unwrap()
@@ -119,7 +133,7 @@ async fn serve_with_nothing_configured_prints_url_and_a_working_dev_token() {
         let attempt = client
             .post(format!("http://127.0.0.1:{port}/graphql"))
             .bearer_auth(&minted)
-            .json(&json!({ "query": "{ viewer { id email } }" }))
+            .json(&json!({ "query": VIEWER_ID_EMAIL }))
             .send()
             .await;
         match attempt {
@@ -163,7 +177,10 @@ fn migrate_seed_and_token_commands() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("confab.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("confab.db").display()
+        );
         let mut settings = confab::config::Settings::for_database(&url);
         settings.jwt_secret = None;
         // Development mode reads the secret kept beside the database.
@@ -174,7 +191,7 @@ fn migrate_seed_and_token_commands() {
         let body: Value = reqwest::Client::new()
             .post(format!("http://{addr}/graphql"))
             .bearer_auth(&token)
-            .json(&json!({ "query": "{ viewer { projects(orderBy: TITLE_ASC) { totalCount nodes { title isPublic chats { nodes { title messageCount } } } } conversations { totalCount } } }" }))
+            .json(&json!({ "query": VIEWER_PROJECTS_AND_CHATS }))
             .send()
             .await
             .unwrap()
@@ -183,7 +200,10 @@ fn migrate_seed_and_token_commands() {
             .unwrap();
         let viewer = &body["data"]["viewer"];
         assert_eq!(viewer["projects"]["totalCount"], json!(2), "{body}");
-        assert_eq!(viewer["projects"]["nodes"][0]["title"], json!("Launch plan"));
+        assert_eq!(
+            viewer["projects"]["nodes"][0]["title"],
+            json!("Launch plan")
+        );
         assert_eq!(
             viewer["projects"]["nodes"][0]["chats"]["nodes"],
             json!([{ "title": "Launch checklist", "messageCount": 2 }])

@@ -3,8 +3,36 @@
 
 use serde_json::{json, Value};
 
+use crate::documents::VIEWER_ID;
 use crate::harness::{self, TestApp, User};
 use crate::on_both;
+
+const TRANSACTION_PAGE: &str = r#"
+    query($f: Int, $a: String, $l: Int, $b: String) {
+        viewer {
+            credits {
+                transactions(first: $f, after: $a, last: $l, before: $b) {
+                    nodes { kind }
+                    pageInfo { hasNextPage hasPreviousPage endCursor startCursor }
+                }
+            }
+        }
+    }
+"#;
+
+const BALANCE: &str = "{ viewer { credits { balance } } }";
+
+const BALANCE_AND_TRANSACTION_COUNT: &str = r#"
+    {
+        viewer { credits { balance transactions { totalCount } } }
+    }
+"#;
+
+const BALANCE_AND_TRANSACTION_IDS: &str = r#"
+    {
+        viewer { credits { balance transactions { totalCount nodes { id } } } }
+    }
+"#;
 
 const TX_FIELDS: &str = "id amount balanceAfter kind description reference createdAt";
 
@@ -72,7 +100,7 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let service = harness::service_token();
-        app.ok(&alice, "{ viewer { id } }", json!({})).await;
+        app.ok(&alice, VIEWER_ID, json!({})).await;
         assert_eq!(account(&app, &alice).await, (0, vec![]));
 
         let granted = grant(&app, Some(&service), alice.id, 100, "welcome", None).await;
@@ -155,9 +183,9 @@ on_both!(
         assert_eq!(account(&app, &alice).await.0, 6);
 
         // The ledger pages newest first, forward and backward.
-        let q = "query($f: Int, $a: String, $l: Int, $b: String) { viewer { credits { transactions(first: $f, after: $a, last: $l, before: $b) { nodes { kind } pageInfo { hasNextPage hasPreviousPage endCursor startCursor } } } } }";
-        let page =
-            app.ok(&alice, q, json!({ "f": 2 })).await["viewer"]["credits"]["transactions"].clone();
+        let page = app.ok(&alice, TRANSACTION_PAGE, json!({ "f": 2 })).await["viewer"]["credits"]
+            ["transactions"]
+            .clone();
         assert_eq!(
             page["nodes"],
             json!([{"kind": "ADJUSTMENT"}, {"kind": "REFUND"}])
@@ -166,7 +194,7 @@ on_both!(
         let next = app
             .ok(
                 &alice,
-                q,
+                TRANSACTION_PAGE,
                 json!({ "f": 2, "a": page["pageInfo"]["endCursor"] }),
             )
             .await["viewer"]["credits"]["transactions"]
@@ -175,8 +203,9 @@ on_both!(
             next["nodes"],
             json!([{"kind": "PURCHASE"}, {"kind": "USAGE"}])
         );
-        let last =
-            app.ok(&alice, q, json!({ "l": 1 })).await["viewer"]["credits"]["transactions"].clone();
+        let last = app.ok(&alice, TRANSACTION_PAGE, json!({ "l": 1 })).await["viewer"]["credits"]
+            ["transactions"]
+            .clone();
         assert_eq!(last["nodes"], json!([{"kind": "GRANT"}]));
         assert_eq!(last["pageInfo"]["hasPreviousPage"], json!(true));
     }
@@ -187,8 +216,8 @@ on_both!(grant_rules_and_refusals, |app: TestApp| async move {
     let bob = harness::user("bob");
     let service = harness::service_token();
     let anon = harness::anon_key();
-    app.ok(&alice, "{ viewer { id } }", json!({})).await;
-    app.ok(&bob, "{ viewer { id } }", json!({})).await;
+    app.ok(&alice, VIEWER_ID, json!({})).await;
+    app.ok(&bob, VIEWER_ID, json!({})).await;
     grant(&app, Some(&service), alice.id, 10, "seed", None)
         .await
         .data();
@@ -256,9 +285,7 @@ on_both!(grant_rules_and_refusals, |app: TestApp| async move {
             .post(token, &spend_query(), json!({ "a": 1, "k": "x" }))
             .await;
         assert_eq!(reply.code(), "UNAUTHENTICATED");
-        let reply = app
-            .post(token, "{ viewer { credits { balance } } }", json!({}))
-            .await;
+        let reply = app.post(token, BALANCE, json!({})).await;
         assert_eq!(reply.data(), &json!({"viewer": null}));
     }
     let reply = app
@@ -282,7 +309,7 @@ on_both!(
         let bob = harness::user("bob");
         let service = harness::service_token();
         for user in [&alice, &bob] {
-            app.ok(user, "{ viewer { id } }", json!({})).await;
+            app.ok(user, VIEWER_ID, json!({})).await;
             // The same grant key for two users: two grants.
             let reply = grant(&app, Some(&service), user.id, 50, "welcome", None).await;
             assert_eq!(reply.data()["grantCredits"]["balanceAfter"], json!(50));
@@ -318,7 +345,7 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let service = harness::service_token();
-        app.ok(&alice, "{ viewer { id } }", json!({})).await;
+        app.ok(&alice, VIEWER_ID, json!({})).await;
         grant(&app, Some(&service), alice.id, 200, "topup", None)
             .await
             .data();
@@ -355,7 +382,7 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let service = harness::service_token();
-        app.ok(&alice, "{ viewer { id } }", json!({})).await;
+        app.ok(&alice, VIEWER_ID, json!({})).await;
         grant(&app, Some(&service), alice.id, 100, "topup", None)
             .await
             .data();
@@ -397,10 +424,7 @@ async fn signup_grant(app: TestApp) {
     let firsts = (0..8).map(|_| {
         let app = &app;
         let alice = &alice;
-        async move {
-            app.as_user(alice, "{ viewer { credits { balance } } }", json!({}))
-                .await
-        }
+        async move { app.as_user(alice, BALANCE, json!({})).await }
     });
     for reply in futures::future::join_all(firsts).await {
         assert_eq!(reply.data()["viewer"]["credits"]["balance"], json!(50));
@@ -417,7 +441,7 @@ async fn signup_grant(app: TestApp) {
     assert_chain(&ledger);
     // Later requests cost the one lookup only.
     let before = app.statement_count();
-    app.ok(&alice, "{ viewer { id } }", json!({})).await;
+    app.ok(&alice, VIEWER_ID, json!({})).await;
     assert_eq!(app.statement_count() - before, 1);
 }
 
@@ -439,23 +463,14 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let data = app
-            .ok(
-                &alice,
-                "{ viewer { credits { balance transactions { totalCount } } } }",
-                json!({}),
-            )
+            .ok(&alice, BALANCE_AND_TRANSACTION_COUNT, json!({}))
             .await;
         assert_eq!(
             data["viewer"]["credits"],
             json!({"balance": 0, "transactions": {"totalCount": 0}})
         );
         let before = app.statement_count();
-        app.ok(
-            &alice,
-            "{ viewer { credits { balance transactions { totalCount nodes { id } } } } }",
-            json!({}),
-        )
-        .await;
+        app.ok(&alice, BALANCE_AND_TRANSACTION_IDS, json!({})).await;
         // ensure-user lookup, balance, ledger page, ledger count.
         assert_eq!(app.statement_count() - before, 4);
     }

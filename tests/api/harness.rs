@@ -3,11 +3,30 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::documents::CREATE_TEAM;
 use confab::config::Settings;
 use confab::db::StatementCounter;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+const CREATE_PROJECT: &str = r#"
+    mutation($t: String!, $p: Boolean) {
+        createProject(input: {title: $t, isPublic: $p}) { id }
+    }
+"#;
+
+const CREATE_CHAT: &str = r#"
+    mutation($t: String, $p: UUID) {
+        createConversation(input: {title: $t, projectId: $p}) { id }
+    }
+"#;
+
+const SEND_USER_MESSAGE: &str = r#"
+    mutation($c: UUID!, $m: String!) {
+        sendMessage(input: {conversationId: $c, role: USER, content: $m}) { id sequence content }
+    }
+"#;
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256-0123456789";
 
@@ -291,44 +310,26 @@ impl TestApp {
 
     pub async fn create_project(&self, user: &User, title: &str, public: bool) -> Uuid {
         let data = self
-            .ok(
-                user,
-                "mutation($t: String!, $p: Boolean) { createProject(input: {title: $t, isPublic: $p}) { id } }",
-                json!({ "t": title, "p": public }),
-            )
+            .ok(user, CREATE_PROJECT, json!({ "t": title, "p": public }))
             .await;
         uuid(&data["createProject"]["id"])
     }
 
     pub async fn create_team(&self, owner: &User, name: &str) -> Uuid {
-        let data = self
-            .ok(
-                owner,
-                "mutation($n: String!) { createTeam(name: $n) { id } }",
-                json!({ "n": name }),
-            )
-            .await;
+        let data = self.ok(owner, CREATE_TEAM, json!({ "n": name })).await;
         uuid(&data["createTeam"]["id"])
     }
 
     pub async fn create_chat(&self, user: &User, title: &str, project: Option<Uuid>) -> Uuid {
         let data = self
-            .ok(
-                user,
-                "mutation($t: String, $p: UUID) { createConversation(input: {title: $t, projectId: $p}) { id } }",
-                json!({ "t": title, "p": project }),
-            )
+            .ok(user, CREATE_CHAT, json!({ "t": title, "p": project }))
             .await;
         uuid(&data["createConversation"]["id"])
     }
 
     pub async fn send(&self, user: &User, chat: Uuid, content: &str) -> Value {
         let data = self
-            .ok(
-                user,
-                "mutation($c: UUID!, $m: String!) { sendMessage(input: {conversationId: $c, role: USER, content: $m}) { id sequence content } }",
-                json!({ "c": chat, "m": content }),
-            )
+            .ok(user, SEND_USER_MESSAGE, json!({ "c": chat, "m": content }))
             .await;
         data["sendMessage"].clone()
     }

@@ -2,8 +2,97 @@
 
 use serde_json::{json, Value};
 
+use crate::documents::{VIEWER_ID, VIEWER_PROJECT_IDS};
 use crate::harness::{self, mint, TestApp, SECRET};
 use crate::on_both;
+
+const VIEWER_AND_PROJECT_ACCESS: &str = r#"
+    query($p: UUID!) {
+        viewer { id }
+        project(id: $p) { title viewerAccess }
+    }
+"#;
+
+const CREATE_PROJECT_X: &str = r#"mutation { createProject(input: {title: "x"}) { id } }"#;
+const CREATE_UNTITLED_CHAT: &str = "mutation { createConversation(input: {}) { id } }";
+const PROJECT_ID: &str = "query($id: UUID!) { project(id: $id) { id } }";
+
+const VIEWER_PROJECT_COUNT_FIRST_N: &str = r#"
+    query($n: Int) {
+        viewer { projects(first: $n) { totalCount } }
+    }
+"#;
+
+const PROJECT_BAD_UUID: &str = r#"{ project(id: "not-a-uuid") { id } }"#;
+
+const VIEWER_PROJECT_COUNT_FIRST_X: &str = r#"
+    query($x: Int) {
+        viewer { projects(first: $x) { totalCount } }
+    }
+"#;
+
+const VIEWER_PROJECT_COUNT: &str = "{ viewer { projects { totalCount } } }";
+const VIEWER_PROJECT_COUNT_FIRST_101: &str = "{ viewer { projects(first: 101) { totalCount } } }";
+const VIEWER_PROJECT_COUNT_FIRST_100: &str = "{ viewer { projects(first: 100) { totalCount } } }";
+
+const REFERENCE_SHAPE: &str = r#"
+    {
+        viewer {
+            projects(first: 20) {
+                totalCount
+                pageInfo { hasNextPage endCursor }
+                edges {
+                    cursor
+                    node {
+                        id title updatedAt viewerAccess
+                        owner { id displayName }
+                        chats(first: 10) {
+                            totalCount
+                            edges {
+                                cursor
+                                node {
+                                    id title messageCount updatedAt
+                                    lastMessage { id content }
+                                    messages(last: 20) {
+                                        pageInfo { hasPreviousPage startCursor }
+                                        edges {
+                                            cursor
+                                            node { id sequence role content metadata createdAt }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+"#;
+
+const TOO_COMPLEX: &str = r#"
+    {
+        viewer {
+            projects(first: 100) {
+                nodes {
+                    chats(first: 100) { nodes { messages(first: 100) { nodes { id content } } } }
+                }
+            }
+        }
+    }
+"#;
+
+const VIEWER_PROFILE_ID: &str = "{ viewer { profile { id } } }";
+
+const VIEWER_WITH_PROFILE: &str = r#"
+    {
+        viewer { id email profile { id email displayName fullName avatarUrl } }
+    }
+"#;
+
+const VIEWER_EMAIL: &str = "{ viewer { email } }";
+const UNKNOWN_FIELD: &str = "{ nope }";
+const VIEWER_AND_PROFILE_EMAIL: &str = "{ viewer { email profile { email } } }";
 
 async fn raw_post(
     app: &TestApp,
@@ -106,7 +195,7 @@ on_both!(
             ),
         ];
         for (what, token) in cases {
-            let reply = app.post(Some(&token), "{ viewer { id } }", json!({})).await;
+            let reply = app.post(Some(&token), VIEWER_ID, json!({})).await;
             assert_eq!(reply.status, 401, "{what}");
             assert_eq!(reply.code(), "UNAUTHENTICATED", "{what}");
             assert!(
@@ -114,7 +203,7 @@ on_both!(
                 "{what}: no data with a refused token"
             );
         }
-        let reply = app.post(Some(&valid), "{ viewer { id } }", json!({})).await;
+        let reply = app.post(Some(&valid), VIEWER_ID, json!({})).await;
         assert_eq!(reply.data()["viewer"]["id"], json!(id));
     }
 );
@@ -124,14 +213,12 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let project = app.create_project(&alice, "Private", false).await;
-        let query = "query($p: UUID!) { viewer { id } project(id: $p) { title viewerAccess } }";
         let send = |headers: Vec<(&'static str, String)>| {
             let app = &app;
             async move {
-                let mut request = app
-                    .client
-                    .post(format!("{}/graphql", app.url))
-                    .json(&json!({ "query": query, "variables": { "p": project } }));
+                let mut request = app.client.post(format!("{}/graphql", app.url)).json(
+                    &json!({ "query": VIEWER_AND_PROJECT_ACCESS, "variables": { "p": project } }),
+                );
                 for (k, v) in headers {
                     request = request.header(k, v);
                 }
@@ -162,21 +249,11 @@ on_both!(
         assert_eq!(status, 401);
         assert_eq!(code(&body), "UNAUTHENTICATED");
         // No token at all: anonymous, and mutations need a user.
-        let reply = app
-            .post(
-                None,
-                r#"mutation { createProject(input: {title: "x"}) { id } }"#,
-                json!({}),
-            )
-            .await;
+        let reply = app.post(None, CREATE_PROJECT_X, json!({})).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.code(), "UNAUTHENTICATED");
         let reply = app
-            .post(
-                Some(&harness::anon_key()),
-                r#"mutation { createConversation(input: {}) { id } }"#,
-                json!({}),
-            )
+            .post(Some(&harness::anon_key()), CREATE_UNTITLED_CHAT, json!({}))
             .await;
         assert_eq!(reply.code(), "UNAUTHENTICATED");
     }
@@ -261,11 +338,7 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let reply = app
-            .as_user(
-                &alice,
-                "query($id: UUID!) { project(id: $id) { id } }",
-                json!({ "id": "nope" }),
-            )
+            .as_user(&alice, PROJECT_ID, json!({ "id": "nope" }))
             .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
         let message = reply.body["errors"][0]["message"]
@@ -277,16 +350,10 @@ on_both!(
             "{message}"
         );
         let reply = app
-            .as_user(
-                &alice,
-                "query($n: Int) { viewer { projects(first: $n) { totalCount } } }",
-                json!({ "n": "ten" }),
-            )
+            .as_user(&alice, VIEWER_PROJECT_COUNT_FIRST_N, json!({ "n": "ten" }))
             .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
-        let reply = app
-            .as_user(&alice, r#"{ project(id: "not-a-uuid") { id } }"#, json!({}))
-            .await;
+        let reply = app.as_user(&alice, PROJECT_BAD_UUID, json!({})).await;
         // A string literal that is not a UUID is refused as input.
         assert_eq!(reply.codes(), vec!["BAD_USER_INPUT".to_owned()]);
     }
@@ -300,10 +367,7 @@ on_both!(
             .client
             .get(format!("{}/graphql", app.url))
             .query(&[
-                (
-                    "query",
-                    "query($x: Int) { viewer { projects(first: $x) { totalCount } } }",
-                ),
+                ("query", VIEWER_PROJECT_COUNT_FIRST_X),
                 ("variables", r#"{"x": 5}"#),
             ])
             .bearer_auth(&alice.token)
@@ -316,10 +380,7 @@ on_both!(
         let response = app
             .client
             .get(format!("{}/graphql", app.url))
-            .query(&[(
-                "query",
-                r#"mutation { createProject(input: {title: "x"}) { id } }"#,
-            )])
+            .query(&[("query", CREATE_PROJECT_X)])
             .bearer_auth(&alice.token)
             .send()
             .await
@@ -328,9 +389,7 @@ on_both!(
         assert_eq!(response.headers()["allow"], "POST");
         let body: Value = response.json().await.unwrap();
         assert_eq!(code(&body), "BAD_USER_INPUT");
-        let data = app
-            .ok(&alice, "{ viewer { projects { totalCount } } }", json!({}))
-            .await;
+        let data = app.ok(&alice, VIEWER_PROJECT_COUNT, json!({})).await;
         assert_eq!(
             data["viewer"]["projects"]["totalCount"],
             json!(0),
@@ -344,27 +403,18 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let reply = app
-            .as_user(
-                &alice,
-                "{ viewer { projects(first: 101) { totalCount } } }",
-                json!({}),
-            )
+            .as_user(&alice, VIEWER_PROJECT_COUNT_FIRST_101, json!({}))
             .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
         let data = app
-            .ok(
-                &alice,
-                "{ viewer { projects(first: 100) { totalCount } } }",
-                json!({}),
-            )
+            .ok(&alice, VIEWER_PROJECT_COUNT_FIRST_100, json!({}))
             .await;
         assert_eq!(data["viewer"]["projects"]["totalCount"], json!(0));
         // The reference shape of DESIGN.md fits the default complexity limit.
-        let reference = "{ viewer { projects(first: 20) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id title updatedAt viewerAccess owner { id displayName } chats(first: 10) { totalCount edges { cursor node { id title messageCount updatedAt lastMessage { id content } messages(last: 20) { pageInfo { hasPreviousPage startCursor } edges { cursor node { id sequence role content metadata createdAt } } } } } } } } } } }";
         let project = app.create_project(&alice, "P", false).await;
         let chat = app.create_chat(&alice, "C", Some(project)).await;
         app.send(&alice, chat, "hello").await;
-        let reply = app.as_user(&alice, reference, json!({})).await;
+        let reply = app.as_user(&alice, REFERENCE_SHAPE, json!({})).await;
         assert!(reply.body.get("errors").is_none(), "{}", reply.body);
         let projects = &reply.body["data"]["viewer"]["projects"];
         assert_eq!(projects["totalCount"], json!(1), "{}", reply.body);
@@ -386,8 +436,7 @@ on_both!(
         assert_eq!(messages[0]["node"]["content"], json!("hello"));
         assert_eq!(messages[0]["node"]["sequence"], json!(1));
         assert_eq!(messages[0]["node"]["role"], json!("USER"));
-        let huge = "{ viewer { projects(first: 100) { nodes { chats(first: 100) { nodes { messages(first: 100) { nodes { id content } } } } } } } }";
-        let reply = app.as_user(&alice, huge, json!({})).await;
+        let reply = app.as_user(&alice, TOO_COMPLEX, json!({})).await;
         assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
         let mut deep = String::from("{ viewer { conversations(first: 1) { nodes { id ");
         for _ in 0..8 {
@@ -411,9 +460,7 @@ async fn depth_and_complexity_limits_are_configurable() {
     })
     .await;
     let alice = harness::user("alice");
-    let reply = app
-        .as_user(&alice, "{ viewer { profile { id } } }", json!({}))
-        .await;
+    let reply = app.as_user(&alice, VIEWER_PROFILE_ID, json!({})).await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
     assert_eq!(
         reply.body["data"]["viewer"]["profile"]["id"],
@@ -421,29 +468,16 @@ async fn depth_and_complexity_limits_are_configurable() {
         "{}",
         reply.body
     );
-    let reply = app
-        .as_user(
-            &alice,
-            "{ viewer { projects { nodes { id } } } }",
-            json!({}),
-        )
-        .await;
+    let reply = app.as_user(&alice, VIEWER_PROJECT_IDS, json!({})).await;
     assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
-    let reply = app
-        .as_user(
-            &alice,
-            "{ viewer { id email profile { id email displayName fullName avatarUrl } } }",
-            json!({}),
-        )
-        .await;
+    let reply = app.as_user(&alice, VIEWER_WITH_PROFILE, json!({})).await;
     assert_eq!(reply.code(), "QUERY_TOO_COMPLEX");
 }
 
 on_both!(persisted_queries_by_hash, |app: TestApp| async move {
     use sha2::Digest;
     let alice = harness::user("alice");
-    let query = "{ viewer { id } }";
-    let hash = hex::encode(sha2::Sha256::digest(query.as_bytes()));
+    let hash = hex::encode(sha2::Sha256::digest(VIEWER_ID.as_bytes()));
     let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
     let post = |body: Value| {
         let app = &app;
@@ -469,7 +503,7 @@ on_both!(persisted_queries_by_hash, |app: TestApp| async move {
         body["errors"][0]["message"],
         json!("PersistedQueryNotFound")
     );
-    let (_, body) = post(json!({ "query": query, "extensions": ext })).await;
+    let (_, body) = post(json!({ "query": VIEWER_ID, "extensions": ext })).await;
     assert_eq!(body["data"]["viewer"]["id"], json!(alice.id.to_string()));
     let response = app
         .client
@@ -481,7 +515,7 @@ on_both!(persisted_queries_by_hash, |app: TestApp| async move {
         .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["viewer"]["id"], json!(alice.id.to_string()));
-    let (status, body) = post(json!({ "query": "{ viewer { email } }", "extensions": ext })).await;
+    let (status, body) = post(json!({ "query": VIEWER_EMAIL, "extensions": ext })).await;
     assert_eq!(status, 400);
     assert_eq!(code(&body), "BAD_USER_INPUT");
 });
@@ -511,8 +545,8 @@ on_both!(
         assert_eq!(get("/healthz", "*/*").await.0, 200);
         assert_eq!(get("/readyz", "*/*").await.0, 200);
         let alice = harness::user("alice");
-        app.ok(&alice, "{ viewer { id } }", json!({})).await;
-        app.as_user(&alice, "{ nope }", json!({})).await;
+        app.ok(&alice, VIEWER_ID, json!({})).await;
+        app.as_user(&alice, UNKNOWN_FIELD, json!({})).await;
         let (status, _, metrics) = get("/metrics", "*/*").await;
         assert_eq!(status, 200);
         for name in [
@@ -544,11 +578,7 @@ async fn minted_tokens_carry_email_into_the_profile() {
     let id = uuid::Uuid::new_v4();
     let token = mint(Some(id), "authenticated", Some("first@example.com"));
     let reply = app
-        .post(
-            Some(&token),
-            "{ viewer { email profile { email } } }",
-            json!({}),
-        )
+        .post(Some(&token), VIEWER_AND_PROFILE_EMAIL, json!({}))
         .await;
     assert_eq!(
         reply.data()["viewer"],

@@ -9,37 +9,231 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::documents::{
+    ADD_CHAT_TO_PROJECT, CHAT_PROJECTS, DELETE_ACCOUNT, DELETE_MESSAGE, VIEWER_ID,
+};
 use crate::harness::{self, uuid, Reply, TestApp, User};
 use crate::on_both;
 
+const CHAT_PROJECTS_AND_MESSAGE_CHATS: &str = r#"
+    query($c: UUID!) {
+        conversation(id: $c) { projects { id } messages { nodes { conversation { id } } } }
+    }
+"#;
+
+const VIEWER_LISTS_AND_PUBLIC_PROJECT: &str = r#"
+    query($q: UUID!, $p: UUID!) {
+        viewer {
+            projects(first: 50) { totalCount nodes { id } }
+            publicOnes: projects(first: 50, filter: {isPublic: true}) { totalCount nodes { id } }
+            named: projects(first: 50, filter: {titleContains: "A p"}) { totalCount nodes { id } }
+            deleted: projects(first: 50, filter: {status: DELETED}) { totalCount nodes { id } }
+            conversations(first: 50) { totalCount nodes { id } }
+            secret: conversations(first: 50, filter: {titleContains: "secret"}) {
+                totalCount
+                nodes { id }
+            }
+            inPublic: conversations(first: 50, filter: {projectId: $q}) { totalCount nodes { id } }
+            inPrivate: conversations(first: 50, filter: {projectId: $p}) { totalCount nodes { id } }
+        }
+        project(id: $q) {
+            id title viewerAccess ownerId
+            owner { id displayName }
+            chats(first: 50) { totalCount nodes { id } }
+            lastFirst: chats(last: 50, orderBy: LAST_MESSAGE_AT_DESC) { totalCount nodes { id } }
+        }
+    }
+"#;
+
+const PUBLIC_PROJECTS_WITH_CHATS: &str = r#"
+    {
+        publicProjects(first: 50) { totalCount nodes { id chats { totalCount nodes { id } } } }
+    }
+"#;
+
+const PROJECT_OWNER_EMAIL: &str = "query($q: UUID!) { project(id: $q) { owner { email } } }";
+
+const CHAT_LINKS_SEEN_BY_A: &str = r#"
+    query($c: UUID!, $p: UUID!, $q: UUID!) {
+        conversation(id: $c) { projects { id title } }
+        viewer {
+            inPrivate: conversations(filter: {projectId: $p}) { totalCount nodes { id } }
+            inPublic: conversations(filter: {projectId: $q}) { totalCount nodes { id } }
+        }
+        public: project(id: $q) { chats { totalCount nodes { id } } }
+    }
+"#;
+
+const PROJECT_CHATS_AND_PROJECT_CHATS: &str = r#"
+    query($p: UUID!, $q: UUID!) {
+        private: project(id: $p) { chats { totalCount nodes { id } } }
+        public: project(id: $q) { chats { totalCount nodes { id } } }
+    }
+"#;
+
+const PROJECT_FIELDS: &str = r#"
+    query($q: UUID!) {
+        project(id: $q) { title status isPublic description metadata viewerAccess }
+    }
+"#;
+
+const CHAT_COUNT_AND_PROJECTS: &str = r#"
+    query($c: UUID!) {
+        conversation(id: $c) { messageCount projects { id } }
+    }
+"#;
+
+const B_PROJECT_CHATS: &str = r#"
+    query($bp: UUID!) {
+        project(id: $bp) {
+            viewerAccess
+            chats(first: 50) { totalCount nodes { id title messageCount lastMessage { content } } }
+            byLast: chats(last: 50, orderBy: LAST_MESSAGE_AT_DESC) { totalCount nodes { id } }
+        }
+        viewer { conversations(filter: {projectId: $bp}) { totalCount nodes { id } } }
+    }
+"#;
+
+const VIEWER_AND_OWN_ROWS: &str = r#"
+    query($p: UUID!, $c: UUID!, $m: UUID!) {
+        viewer { id }
+        project(id: $p) {
+            id title status isPublic viewerAccess
+            owner { id displayName }
+            chats { totalCount nodes { id } }
+        }
+        conversation(id: $c) {
+            id title messageCount totalTokens
+            projects { id }
+            messages { nodes { content } }
+        }
+        message(id: $m) { id content tokenCount conversation { id } }
+    }
+"#;
+
+const PROJECT_TITLE_AND_ACCESS: &str = r#"
+    query($id: UUID!) {
+        project(id: $id) { title viewerAccess }
+    }
+"#;
+
+const WHAT_B_SEES: &str = r#"
+    query($q: UUID!, $p: UUID!, $c: UUID!, $m: UUID!) {
+        viewer { id }
+        public: project(id: $q) {
+            id title isPublic status viewerAccess ownerId
+            owner { id displayName }
+            chats(first: 50) { totalCount nodes { id } }
+            byLast: chats(last: 50, orderBy: LAST_MESSAGE_AT_DESC) { totalCount nodes { id } }
+        }
+        private: project(id: $p) { id }
+        chat: conversation(id: $c) { id }
+        message(id: $m) { id }
+        publicProjects(first: 50) {
+            totalCount
+            nodes { id title chats { totalCount nodes { id } } }
+        }
+    }
+"#;
+
+const PUBLIC_PROJECT_AND_LIST: &str = r#"
+    query($q: UUID!) {
+        project(id: $q) { id title }
+        publicProjects { totalCount nodes { id } }
+    }
+"#;
+
+const VIEWER_CHAT_COUNT_IN_PROJECT: &str = r#"
+    query($q: UUID!) {
+        viewer { conversations(filter: {projectId: $q}) { totalCount } }
+    }
+"#;
+
+const PUBLIC_PROJECT_IN_FULL: &str = r#"
+    query($q: UUID!) {
+        project(id: $q) {
+            id title status isPublic viewerAccess
+            owner { id }
+            chats { totalCount nodes { id } }
+        }
+        publicProjects { totalCount nodes { id } }
+    }
+"#;
+
 // ------------------------------------------------------------------ documents
 
-const UPDATE_PROJECT: &str = "mutation($id: UUID!, $input: UpdateProjectInput!) { updateProject(id: $id, input: $input) { id title status } }";
-const DELETE_PROJECT: &str =
-    "mutation($id: UUID!, $permanent: Boolean) { deleteProject(id: $id, permanent: $permanent) }";
-const RESTORE_PROJECT: &str = "mutation($id: UUID!) { restoreProject(id: $id) { id status } }";
-const ADD_CHAT: &str =
-    "mutation($p: UUID!, $c: UUID!) { addChatToProject(projectId: $p, conversationId: $c) { id } }";
-const REMOVE_CHAT: &str = "mutation($p: UUID!, $c: UUID!) { removeChatFromProject(projectId: $p, conversationId: $c) { id } }";
-const CREATE_PROJECT: &str =
-    "mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }";
-const CREATE_CHAT: &str =
-    "mutation($input: CreateConversationInput!) { createConversation(input: $input) { id } }";
-const UPDATE_CHAT: &str = "mutation($id: UUID!, $input: UpdateConversationInput!) { updateConversation(id: $id, input: $input) { id title } }";
+const UPDATE_PROJECT: &str = r#"
+    mutation($id: UUID!, $input: UpdateProjectInput!) {
+        updateProject(id: $id, input: $input) { id title status }
+    }
+"#;
+const DELETE_PROJECT: &str = r#"
+    mutation($id: UUID!, $permanent: Boolean) {
+        deleteProject(id: $id, permanent: $permanent)
+    }
+"#;
+const RESTORE_PROJECT_STATUS: &str = r#"
+    mutation($id: UUID!) {
+        restoreProject(id: $id) { id status }
+    }
+"#;
+const REMOVE_CHAT: &str = r#"
+    mutation($p: UUID!, $c: UUID!) {
+        removeChatFromProject(projectId: $p, conversationId: $c) { id }
+    }
+"#;
+const CREATE_PROJECT: &str = r#"
+    mutation($input: CreateProjectInput!) {
+        createProject(input: $input) { id }
+    }
+"#;
+const CREATE_CHAT: &str = r#"
+    mutation($input: CreateConversationInput!) {
+        createConversation(input: $input) { id }
+    }
+"#;
+const UPDATE_CHAT: &str = r#"
+    mutation($id: UUID!, $input: UpdateConversationInput!) {
+        updateConversation(id: $id, input: $input) { id title }
+    }
+"#;
 const DELETE_CHAT: &str = "mutation($id: UUID!) { deleteConversation(id: $id) }";
-const SEND: &str =
-    "mutation($input: SendMessageInput!) { sendMessage(input: $input) { id sequence content } }";
-const UPDATE_MESSAGE: &str = "mutation($id: UUID!, $input: UpdateMessageInput!) { updateMessage(id: $id, input: $input) { id content } }";
-const DELETE_MESSAGE: &str = "mutation($id: UUID!) { deleteMessage(id: $id) }";
-const UPDATE_PROFILE: &str =
-    "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id displayName } }";
-const UPDATE_SETTINGS: &str =
-    "mutation($input: UpdateSettingsInput!) { updateSettings(input: $input) { model } }";
-const DELETE_ACCOUNT: &str = "mutation { deleteAccount }";
+const SEND: &str = r#"
+    mutation($input: SendMessageInput!) {
+        sendMessage(input: $input) { id sequence content }
+    }
+"#;
+const UPDATE_MESSAGE: &str = r#"
+    mutation($id: UUID!, $input: UpdateMessageInput!) {
+        updateMessage(id: $id, input: $input) { id content }
+    }
+"#;
+const UPDATE_PROFILE: &str = r#"
+    mutation($input: UpdateProfileInput!) {
+        updateProfile(input: $input) { id displayName }
+    }
+"#;
+const UPDATE_SETTINGS: &str = r#"
+    mutation($input: UpdateSettingsInput!) {
+        updateSettings(input: $input) { model }
+    }
+"#;
 
-const NODE: &str = "query($id: ID!) { node(nodeId: $id) { nodeId ... on Project { id title } ... on Conversation { id title } ... on Message { id content } } }";
-const PUBLIC_PROJECTS: &str =
-    "{ publicProjects(first: 50) { totalCount nodes { id title status } } }";
+const NODE: &str = r#"
+    query($id: ID!) {
+        node(nodeId: $id) {
+            nodeId
+            ... on Project { id title }
+            ... on Conversation { id title }
+            ... on Message { id content }
+        }
+    }
+"#;
+const PUBLIC_PROJECTS: &str = r#"
+    {
+        publicProjects(first: 50) { totalCount nodes { id title status } }
+    }
+"#;
 
 /// Everything of A's that an attack could touch, read as A.
 const A_SNAPSHOT: &str = r#"
@@ -433,7 +627,7 @@ on_both!(
         let data = app
             .ok(
                 &w.b,
-                "query($c: UUID!) { conversation(id: $c) { projects { id } messages { nodes { conversation { id } } } } }",
+                CHAT_PROJECTS_AND_MESSAGE_CHATS,
                 json!({ "c": w.b_chat }),
             )
             .await;
@@ -501,23 +695,7 @@ on_both!(lists_never_show_a_rows_to_b, |app: TestApp| async move {
     let data = app
         .ok(
             &w.b,
-            r#"query($q: UUID!, $p: UUID!) {
-                viewer {
-                    projects(first: 50) { totalCount nodes { id } }
-                    publicOnes: projects(first: 50, filter: {isPublic: true}) { totalCount nodes { id } }
-                    named: projects(first: 50, filter: {titleContains: "A p"}) { totalCount nodes { id } }
-                    deleted: projects(first: 50, filter: {status: DELETED}) { totalCount nodes { id } }
-                    conversations(first: 50) { totalCount nodes { id } }
-                    secret: conversations(first: 50, filter: {titleContains: "secret"}) { totalCount nodes { id } }
-                    inPublic: conversations(first: 50, filter: {projectId: $q}) { totalCount nodes { id } }
-                    inPrivate: conversations(first: 50, filter: {projectId: $p}) { totalCount nodes { id } }
-                }
-                project(id: $q) {
-                    id title viewerAccess ownerId owner { id displayName }
-                    chats(first: 50) { totalCount nodes { id } }
-                    lastFirst: chats(last: 50, orderBy: LAST_MESSAGE_AT_DESC) { totalCount nodes { id } }
-                }
-            }"#,
+            VIEWER_LISTS_AND_PUBLIC_PROJECT,
             json!({ "q": w.public, "p": w.private }),
         )
         .await;
@@ -551,13 +729,7 @@ on_both!(lists_never_show_a_rows_to_b, |app: TestApp| async move {
     assert_eq!(ids(&p["lastFirst"]["nodes"]), Vec::<Uuid>::new());
 
     // publicProjects: A's public one only, never the private one, no chats through it.
-    let data = app
-        .ok(
-            &w.b,
-            "{ publicProjects(first: 50) { totalCount nodes { id chats { totalCount nodes { id } } } } }",
-            json!({}),
-        )
-        .await;
+    let data = app.ok(&w.b, PUBLIC_PROJECTS_WITH_CHATS, json!({})).await;
     assert_eq!(data["publicProjects"]["totalCount"], json!(1));
     assert_eq!(ids(&data["publicProjects"]["nodes"]), vec![w.public]);
     assert_eq!(
@@ -567,11 +739,7 @@ on_both!(lists_never_show_a_rows_to_b, |app: TestApp| async move {
 
     // The owner's public profile is all B gets: no email field on PublicProfile.
     let reply = app
-        .as_user(
-            &w.b,
-            "query($q: UUID!) { project(id: $q) { owner { email } } }",
-            json!({ "q": w.public }),
-        )
+        .as_user(&w.b, PROJECT_OWNER_EMAIL, json!({ "q": w.public }))
         .await;
     assert_eq!(reply.code(), "GRAPHQL_VALIDATION_FAILED");
 
@@ -584,7 +752,12 @@ on_both!(
         let w = world(&app).await;
         // The service role files B's chat in both of A's projects (only it can).
         for project in [w.private, w.public] {
-            let reply = service(&app, ADD_CHAT, json!({ "p": project, "c": w.b_chat })).await;
+            let reply = service(
+                &app,
+                ADD_CHAT_TO_PROJECT,
+                json!({ "p": project, "c": w.b_chat }),
+            )
+            .await;
             assert_eq!(uuid(&reply.data()["addChatToProject"]["id"]), project);
         }
         let before = snapshot(&app, &w).await;
@@ -596,14 +769,7 @@ on_both!(
         let data = app
             .ok(
                 &w.b,
-                r#"query($c: UUID!, $p: UUID!, $q: UUID!) {
-                    conversation(id: $c) { projects { id title } }
-                    viewer {
-                        inPrivate: conversations(filter: {projectId: $p}) { totalCount nodes { id } }
-                        inPublic: conversations(filter: {projectId: $q}) { totalCount nodes { id } }
-                    }
-                    public: project(id: $q) { chats { totalCount nodes { id } } }
-                }"#,
+                CHAT_LINKS_SEEN_BY_A,
                 json!({ "c": w.b_chat, "p": w.private, "q": w.public }),
             )
             .await;
@@ -629,10 +795,7 @@ on_both!(
         let data = app
             .ok(
                 &w.a,
-                r#"query($p: UUID!, $q: UUID!) {
-                    private: project(id: $p) { chats { totalCount nodes { id } } }
-                    public: project(id: $q) { chats { totalCount nodes { id } } }
-                }"#,
+                PROJECT_CHATS_AND_PROJECT_CHATS,
                 json!({ "p": w.private, "q": w.public }),
             )
             .await;
@@ -722,37 +885,37 @@ on_both!(
             ),
             attack(
                 "restoreProject",
-                RESTORE_PROJECT,
+                RESTORE_PROJECT_STATUS,
                 json!({ "id": p }),
                 "NOT_FOUND",
             ),
             attack(
                 "file B's chat in A's private project",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": p, "c": w.b_chat }),
                 "NOT_FOUND",
             ),
             attack(
                 "file A's chat in B's project",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": w.b_project, "c": c }),
                 "NOT_FOUND",
             ),
             attack(
                 "file A's public chat in B's project",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": w.b_project, "c": w.chat_two }),
                 "NOT_FOUND",
             ),
             attack(
                 "file A's chat in A's private project",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": p, "c": c }),
                 "NOT_FOUND",
             ),
             attack(
                 "file A's chat in A's public project (chat invisible before FORBIDDEN)",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": w.public, "c": c }),
                 "NOT_FOUND",
             ),
@@ -914,13 +1077,13 @@ on_both!(
             ),
             (
                 "restoreProject",
-                RESTORE_PROJECT,
+                RESTORE_PROJECT_STATUS,
                 json!({ "id": p }),
                 json!({ "id": unused }),
             ),
             (
                 "addChatToProject",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": p, "c": w.b_chat }),
                 json!({ "p": unused, "c": w.b_chat }),
             ),
@@ -1045,13 +1208,13 @@ on_both!(
             ),
             attack(
                 "restoreProject",
-                RESTORE_PROJECT,
+                RESTORE_PROJECT_STATUS,
                 json!({ "id": q }),
                 "FORBIDDEN",
             ),
             attack(
                 "file B's chat in A's public project",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": q, "c": w.b_chat }),
                 "FORBIDDEN",
             ),
@@ -1082,7 +1245,7 @@ on_both!(
             // A's chat inside it stays invisible: NOT_FOUND before FORBIDDEN.
             attack(
                 "refile A's chat in A's public project",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": q, "c": w.chat_two }),
                 "NOT_FOUND",
             ),
@@ -1096,9 +1259,7 @@ on_both!(
         run_as_user(&app, &w, &w.b, attacks).await;
 
         // Still readable by B, as it was.
-        let data = app
-            .ok(&w.b, "query($q: UUID!) { project(id: $q) { title status isPublic description metadata viewerAccess } }", json!({ "q": q }))
-            .await;
+        let data = app.ok(&w.b, PROJECT_FIELDS, json!({ "q": q })).await;
         assert_eq!(
             data["project"],
             json!({ "title": "A public showcase", "status": "ACTIVE", "isPublic": true, "description": null, "metadata": {}, "viewerAccess": "VIEWER" })
@@ -1175,20 +1336,24 @@ on_both!(
                 DELETE_PROJECT,
                 json!({ "id": q, "permanent": true }),
             ),
-            ("restoreProject public", RESTORE_PROJECT, json!({ "id": q })),
+            (
+                "restoreProject public",
+                RESTORE_PROJECT_STATUS,
+                json!({ "id": q }),
+            ),
             (
                 "restoreProject private",
-                RESTORE_PROJECT,
+                RESTORE_PROJECT_STATUS,
                 json!({ "id": p }),
             ),
             (
                 "addChatToProject public",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": q, "c": c }),
             ),
             (
                 "addChatToProject private",
-                ADD_CHAT,
+                ADD_CHAT_TO_PROJECT,
                 json!({ "p": p, "c": w.chat_two }),
             ),
             (
@@ -1271,7 +1436,7 @@ on_both!(
                 assert_unchanged(&app, &w, &before, &format!("{who:?} {what}")).await;
             }
             // And the anonymous caller is nobody.
-            let reply = as_anon(&app, who, "{ viewer { id } }", json!({})).await;
+            let reply = as_anon(&app, who, VIEWER_ID, json!({})).await;
             assert_eq!(reply.data()["viewer"], json!(null), "{who:?}");
         }
         // Nothing anonymous was created: the only public project is still A's.
@@ -1288,7 +1453,12 @@ on_both!(
         let w = world(&app).await;
         // A's chat filed in B's project (by the service role): B's account deletion must
         // not take A's chat or its messages with it.
-        let reply = service(&app, ADD_CHAT, json!({ "p": w.b_project, "c": w.chat_one })).await;
+        let reply = service(
+            &app,
+            ADD_CHAT_TO_PROJECT,
+            json!({ "p": w.b_project, "c": w.chat_one }),
+        )
+        .await;
         assert_eq!(uuid(&reply.data()["addChatToProject"]["id"]), w.b_project);
         let before = snapshot(&app, &w).await;
 
@@ -1334,12 +1504,7 @@ on_both!(
             ids(&after["links"]["public"]["chats"]["nodes"]),
             vec![w.chat_two]
         );
-        let reply = service(
-            &app,
-            "query($c: UUID!) { conversation(id: $c) { messageCount projects { id } } }",
-            json!({ "c": w.chat_one }),
-        )
-        .await;
+        let reply = service(&app, CHAT_COUNT_AND_PROJECTS, json!({ "c": w.chat_one })).await;
         assert_eq!(reply.data()["conversation"]["messageCount"], json!(2));
         assert_eq!(
             ids(&reply.data()["conversation"]["projects"]),
@@ -1352,7 +1517,12 @@ on_both!(
     b_own_project_holding_a_chat_gives_b_nothing_of_a,
     |app: TestApp| async move {
         let w = world(&app).await;
-        let reply = service(&app, ADD_CHAT, json!({ "p": w.b_project, "c": w.chat_one })).await;
+        let reply = service(
+            &app,
+            ADD_CHAT_TO_PROJECT,
+            json!({ "p": w.b_project, "c": w.chat_one }),
+        )
+        .await;
         assert_eq!(uuid(&reply.data()["addChatToProject"]["id"]), w.b_project);
         let before = snapshot(&app, &w).await;
         let mut linked = ids(&before["links"]["bProject"]["chats"]["nodes"]);
@@ -1363,18 +1533,7 @@ on_both!(
 
         // B reads its own project: A's chat filed there is not listed nor counted.
         let data = app
-            .ok(
-                &w.b,
-                r#"query($bp: UUID!) {
-                    project(id: $bp) {
-                        viewerAccess
-                        chats(first: 50) { totalCount nodes { id title messageCount lastMessage { content } } }
-                        byLast: chats(last: 50, orderBy: LAST_MESSAGE_AT_DESC) { totalCount nodes { id } }
-                    }
-                    viewer { conversations(filter: {projectId: $bp}) { totalCount nodes { id } } }
-                }"#,
-                json!({ "bp": w.b_project }),
-            )
+            .ok(&w.b, B_PROJECT_CHATS, json!({ "bp": w.b_project }))
             .await;
         assert_eq!(data["project"]["viewerAccess"], json!("OWNER"));
         assert_eq!(data["project"]["chats"]["totalCount"], json!(1));
@@ -1397,7 +1556,7 @@ on_both!(
             &w.b,
             vec![
                 attack("unfile A's chat from B's project", REMOVE_CHAT, json!({ "p": w.b_project, "c": w.chat_one }), "NOT_FOUND"),
-                attack("refile A's chat in B's project", ADD_CHAT, json!({ "p": w.b_project, "c": w.chat_one }), "NOT_FOUND"),
+                attack("refile A's chat in B's project", ADD_CHAT_TO_PROJECT, json!({ "p": w.b_project, "c": w.chat_one }), "NOT_FOUND"),
                 attack("rename A's chat", UPDATE_CHAT, json!({ "id": w.chat_one, "input": { "title": "mine" } }), "NOT_FOUND"),
                 attack("delete A's chat", DELETE_CHAT, json!({ "id": w.chat_one }), "NOT_FOUND"),
                 attack("append to A's chat", SEND, json!({ "input": { "conversationId": w.chat_one, "role": "USER", "content": "pwned" } }), "NOT_FOUND"),
@@ -1444,12 +1603,7 @@ on_both!(
 
         let reply = service(
             &app,
-            r#"query($p: UUID!, $c: UUID!, $m: UUID!) {
-                viewer { id }
-                project(id: $p) { id title status isPublic viewerAccess owner { id displayName } chats { totalCount nodes { id } } }
-                conversation(id: $c) { id title messageCount totalTokens projects { id } messages { nodes { content } } }
-                message(id: $m) { id content tokenCount conversation { id } }
-            }"#,
+            VIEWER_AND_OWN_ROWS,
             json!({ "p": w.private, "c": w.chat_one, "m": w.msg_one }),
         )
         .await;
@@ -1476,12 +1630,7 @@ on_both!(
         assert_eq!(uuid(&data["message"]["conversation"]["id"]), w.chat_one);
 
         // B's rows too, and the nodeIds of A's.
-        let reply = service(
-            &app,
-            "query($id: UUID!) { project(id: $id) { title viewerAccess } }",
-            json!({ "id": w.b_project }),
-        )
-        .await;
+        let reply = service(&app, PROJECT_TITLE_AND_ACCESS, json!({ "id": w.b_project })).await;
         assert_eq!(
             reply.data()["project"],
             json!({ "title": "B own project", "viewerAccess": "OWNER" })
@@ -1538,21 +1687,9 @@ on_both!(
         let w = world(&app).await;
         let before = snapshot(&app, &w).await;
         check_baseline(&before, &w);
-        let query = r#"query($q: UUID!, $p: UUID!, $c: UUID!, $m: UUID!) {
-            viewer { id }
-            public: project(id: $q) {
-                id title isPublic status viewerAccess ownerId owner { id displayName }
-                chats(first: 50) { totalCount nodes { id } }
-                byLast: chats(last: 50, orderBy: LAST_MESSAGE_AT_DESC) { totalCount nodes { id } }
-            }
-            private: project(id: $p) { id }
-            chat: conversation(id: $c) { id }
-            message(id: $m) { id }
-            publicProjects(first: 50) { totalCount nodes { id title chats { totalCount nodes { id } } } }
-        }"#;
         let vars = json!({ "q": w.public, "p": w.private, "c": w.chat_two, "m": w.msg_three });
         for who in ANONS {
-            let reply = as_anon(&app, who, query, vars.clone()).await;
+            let reply = as_anon(&app, who, WHAT_B_SEES, vars.clone()).await;
             let data = reply.data();
             assert_eq!(data["viewer"], json!(null), "{who:?}");
             let p = &data["public"];
@@ -1593,17 +1730,19 @@ on_both!(
     |app: TestApp| async move {
         let w = world(&app).await;
         // B's chat filed in A's public project, so B could see it there while it lived.
-        let reply = service(&app, ADD_CHAT, json!({ "p": w.public, "c": w.b_chat })).await;
+        let reply = service(
+            &app,
+            ADD_CHAT_TO_PROJECT,
+            json!({ "p": w.public, "c": w.b_chat }),
+        )
+        .await;
         assert_eq!(uuid(&reply.data()["addChatToProject"]["id"]), w.public);
         let held = |data: &Value| {
             let mut v = ids(&data["conversation"]["projects"]);
             v.sort();
             v
         };
-        let projects_of_b_chat = "query($c: UUID!) { conversation(id: $c) { projects { id } } }";
-        let data = app
-            .ok(&w.b, projects_of_b_chat, json!({ "c": w.b_chat }))
-            .await;
+        let data = app.ok(&w.b, CHAT_PROJECTS, json!({ "c": w.b_chat })).await;
         let mut both = vec![w.b_project, w.public];
         both.sort();
         assert_eq!(held(&data), both);
@@ -1624,8 +1763,9 @@ on_both!(
         assert_eq!(before["a"]["chatTwo"]["projects"], json!([]));
 
         // Lookups and lists: gone for B and the anonymous.
-        let q = "query($q: UUID!) { project(id: $q) { id title } publicProjects { totalCount nodes { id } } }";
-        let data = app.ok(&w.b, q, json!({ "q": w.public })).await;
+        let data = app
+            .ok(&w.b, PUBLIC_PROJECT_AND_LIST, json!({ "q": w.public }))
+            .await;
         assert_eq!(data["project"], json!(null));
         assert_eq!(
             data["publicProjects"],
@@ -1633,16 +1773,14 @@ on_both!(
         );
         let data = app.ok(&w.b, NODE, json!({ "id": public_node })).await;
         assert_eq!(data["node"], json!(null));
-        let data = app
-            .ok(&w.b, projects_of_b_chat, json!({ "c": w.b_chat }))
-            .await;
+        let data = app.ok(&w.b, CHAT_PROJECTS, json!({ "c": w.b_chat })).await;
         assert_eq!(held(&data), vec![w.b_project]);
         let data = app
-            .ok(&w.b, "query($q: UUID!) { viewer { conversations(filter: {projectId: $q}) { totalCount } } }", json!({ "q": w.public }))
+            .ok(&w.b, VIEWER_CHAT_COUNT_IN_PROJECT, json!({ "q": w.public }))
             .await;
         assert_eq!(data["viewer"]["conversations"]["totalCount"], json!(0));
         for who in ANONS {
-            let reply = as_anon(&app, who, q, json!({ "q": w.public })).await;
+            let reply = as_anon(&app, who, PUBLIC_PROJECT_AND_LIST, json!({ "q": w.public })).await;
             assert_eq!(reply.data()["project"], json!(null), "{who:?}");
             assert_eq!(
                 reply.data()["publicProjects"]["totalCount"],
@@ -1686,13 +1824,13 @@ on_both!(
                 ),
                 attack(
                     "restoreProject",
-                    RESTORE_PROJECT,
+                    RESTORE_PROJECT_STATUS,
                     json!({ "id": p }),
                     "NOT_FOUND",
                 ),
                 attack(
                     "addChatToProject",
-                    ADD_CHAT,
+                    ADD_CHAT_TO_PROJECT,
                     json!({ "p": p, "c": w.b_chat }),
                     "NOT_FOUND",
                 ),
@@ -1714,10 +1852,12 @@ on_both!(
 
         // Restored by A, it is public again.
         let data = app
-            .ok(&w.a, RESTORE_PROJECT, json!({ "id": w.public }))
+            .ok(&w.a, RESTORE_PROJECT_STATUS, json!({ "id": w.public }))
             .await;
         assert_eq!(data["restoreProject"]["status"], json!("ACTIVE"));
-        let data = app.ok(&w.b, q, json!({ "q": w.public })).await;
+        let data = app
+            .ok(&w.b, PUBLIC_PROJECT_AND_LIST, json!({ "q": w.public }))
+            .await;
         assert_eq!(data["project"]["title"], json!("A public showcase"));
         assert_eq!(ids(&data["publicProjects"]["nodes"]), vec![w.public]);
     }
@@ -1738,10 +1878,6 @@ on_both!(
         let before = snapshot(&app, &w).await;
         assert_eq!(before["a"]["public"]["status"], json!("ARCHIVED"));
 
-        let q = r#"query($q: UUID!) {
-            project(id: $q) { id title status isPublic viewerAccess owner { id } chats { totalCount nodes { id } } }
-            publicProjects { totalCount nodes { id } }
-        }"#;
         let check = |data: &Value, who: &str| {
             let p = &data["project"];
             assert_eq!(uuid(&p["id"]), w.public, "{who}");
@@ -1756,10 +1892,16 @@ on_both!(
                 "{who}"
             );
         };
-        check(&app.ok(&w.b, q, json!({ "q": w.public })).await, "user B");
+        check(
+            &app.ok(&w.b, PUBLIC_PROJECT_IN_FULL, json!({ "q": w.public }))
+                .await,
+            "user B",
+        );
         for who in ANONS {
             check(
-                as_anon(&app, who, q, json!({ "q": w.public })).await.data(),
+                as_anon(&app, who, PUBLIC_PROJECT_IN_FULL, json!({ "q": w.public }))
+                    .await
+                    .data(),
                 &format!("{who:?}"),
             );
         }
@@ -1791,13 +1933,13 @@ on_both!(
                 ),
                 attack(
                     "restoreProject",
-                    RESTORE_PROJECT,
+                    RESTORE_PROJECT_STATUS,
                     json!({ "id": p }),
                     "FORBIDDEN",
                 ),
                 attack(
                     "addChatToProject",
-                    ADD_CHAT,
+                    ADD_CHAT_TO_PROJECT,
                     json!({ "p": p, "c": w.b_chat }),
                     "FORBIDDEN",
                 ),

@@ -2,10 +2,46 @@
 
 use serde_json::json;
 
+use crate::documents::{ADD_TEAM_MEMBER, CREATE_TEAM, CREATE_TEAM_PROJECT, VIEWER_ID};
 use crate::harness::{self, TestApp};
 use crate::on_both;
 
-const NESTED: &str = "query($n: Int!) { viewer { projects(first: $n) { nodes { id title chats(first: 10) { totalCount nodes { id title lastMessage { content sequence } messages(last: 20) { nodes { sequence content } } } } } } } }";
+const FIRST_MESSAGE_PAGE: &str = r#"
+    query($c: UUID!) {
+        conversation(id: $c) { messages(first: 2) { pageInfo { endCursor } } }
+    }
+"#;
+
+const MESSAGE_PAGE_AFTER: &str = r#"
+    query($c: UUID!, $a: String) {
+        conversation(id: $c) {
+            messages(first: 2, after: $a) {
+                nodes { sequence }
+                pageInfo { hasPreviousPage hasNextPage }
+            }
+        }
+    }
+"#;
+
+const NESTED: &str = r#"
+    query($n: Int!) {
+        viewer {
+            projects(first: $n) {
+                nodes {
+                    id title
+                    chats(first: 10) {
+                        totalCount
+                        nodes {
+                            id title
+                            lastMessage { content sequence }
+                            messages(last: 20) { nodes { sequence content } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+"#;
 
 /// Statements one request sends, and its data.
 async fn measure(app: &TestApp, user: &harness::User, n: i64) -> (u64, serde_json::Value) {
@@ -70,21 +106,17 @@ on_both!(
             app.send(&alice, chat, &format!("m{i}")).await;
         }
         let data = app
-        .ok(
-            &alice,
-            "query($c: UUID!) { conversation(id: $c) { messages(first: 2) { pageInfo { endCursor } } } }",
-            json!({ "c": chat }),
-        )
-        .await;
+            .ok(&alice, FIRST_MESSAGE_PAGE, json!({ "c": chat }))
+            .await;
         let cursor = data["conversation"]["messages"]["pageInfo"]["endCursor"].clone();
         let before = app.statement_count();
         let data = app
-        .ok(
-            &alice,
-            "query($c: UUID!, $a: String) { conversation(id: $c) { messages(first: 2, after: $a) { nodes { sequence } pageInfo { hasPreviousPage hasNextPage } } } }",
-            json!({ "c": chat, "a": cursor }),
-        )
-        .await;
+            .ok(
+                &alice,
+                MESSAGE_PAGE_AFTER,
+                json!({ "c": chat, "a": cursor }),
+            )
+            .await;
         // ensure-user lookup, the conversation, the window, the has-previous probe.
         assert_eq!(app.statement_count() - before, 4);
         assert_eq!(
@@ -94,38 +126,54 @@ on_both!(
     }
 );
 
-const TEAMS: &str = "query($n: Int!) { viewer { teams(first: $n) { nodes { name viewerRole members { totalCount nodes { role user { id displayName } } } projects(first: 5) { totalCount nodes { title viewerAccess team { id } owner { id } chats(first: 10) { totalCount nodes { title lastMessage { content } } } } } } } } }";
+const TEAMS: &str = r#"
+    query($n: Int!) {
+        viewer {
+            teams(first: $n) {
+                nodes {
+                    name viewerRole
+                    members { totalCount nodes { role user { id displayName } } }
+                    projects(first: 5) {
+                        totalCount
+                        nodes {
+                            title viewerAccess
+                            team { id }
+                            owner { id }
+                            chats(first: 10) { totalCount nodes { title lastMessage { content } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+"#;
 
 on_both!(
     team_levels_cost_the_same_for_2_and_20_teams,
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let bob = harness::user("bob");
-        app.ok(&bob, "{ viewer { id } }", json!({})).await;
+        app.ok(&bob, VIEWER_ID, json!({})).await;
         for t in 0..20 {
             let team = app
-                .ok(
-                    &alice,
-                    "mutation($n: String!) { createTeam(name: $n) { id } }",
-                    json!({ "n": format!("team {t:02}") }),
-                )
+                .ok(&alice, CREATE_TEAM, json!({ "n": format!("team {t:02}") }))
                 .await["createTeam"]["id"]
                 .clone();
             app.ok(
-            &alice,
-            "mutation($t: UUID!, $e: String!) { addTeamMember(teamId: $t, email: $e) { role } }",
-            json!({ "t": team, "e": bob.email }),
-        )
-        .await;
+                &alice,
+                ADD_TEAM_MEMBER,
+                json!({ "t": team, "e": bob.email }),
+            )
+            .await;
             for p in 0..2 {
                 let project = app
-                .ok(
-                    &bob,
-                    "mutation($t: UUID!, $title: String!) { createProject(input: {title: $title, teamId: $t}) { id } }",
-                    json!({ "t": team, "title": format!("project {t}-{p}") }),
-                )
-                .await["createProject"]["id"]
-                .clone();
+                    .ok(
+                        &bob,
+                        CREATE_TEAM_PROJECT,
+                        json!({ "t": team, "title": format!("project {t}-{p}") }),
+                    )
+                    .await["createProject"]["id"]
+                    .clone();
                 let chat = app
                     .create_chat(&bob, "chat", Some(harness::uuid(&project)))
                     .await;

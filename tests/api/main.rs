@@ -2,6 +2,7 @@
 //! on Postgres, each test in its own database.
 #![allow(clippy::unwrap_used)]
 
+mod documents;
 mod harness;
 
 mod authentication;

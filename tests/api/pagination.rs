@@ -11,8 +11,116 @@ use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::documents::{ADD_CHAT_TO_PROJECT, RESTORE_PROJECT, SOFT_DELETE_PROJECT};
 use crate::harness::{self, uuid, Reply, TestApp, User};
 use crate::on_both;
+
+const UPDATE_PROJECT: &str = r#"
+    mutation($id: UUID!, $i: UpdateProjectInput!) {
+        updateProject(id: $id, input: $i) { id status updatedAt }
+    }
+"#;
+
+const UPDATE_CHAT: &str = r#"
+    mutation($id: UUID!, $i: UpdateConversationInput!) {
+        updateConversation(id: $id, input: $i) { id status pinned updatedAt }
+    }
+"#;
+
+const SEND_MESSAGE_AT_SEQUENCE: &str = r#"
+    mutation($c: UUID!, $s: Int, $m: String!) {
+        sendMessage(input: {conversationId: $c, role: USER, content: $m, sequence: $s}) {
+            id sequence
+        }
+    }
+"#;
+
+const PROJECTS_BY_TITLE: &str = r#"
+    {
+        viewer { projects(first: 10, orderBy: TITLE_ASC) { nodes { title } } }
+    }
+"#;
+
+const CHATS_BY_LAST_MESSAGE_AT: &str = r#"
+    {
+        viewer {
+            conversations(first: 10, orderBy: LAST_MESSAGE_AT_DESC) {
+                nodes { id lastMessageAt messageCount }
+            }
+        }
+    }
+"#;
+
+const MESSAGES_FIRST_OR_LAST: &str = r#"
+    query($c: UUID!, $first: Int, $last: Int) {
+        conversation(id: $c) {
+            messages(first: $first, last: $last) {
+                nodes { sequence }
+                pageInfo { hasPreviousPage hasNextPage }
+                totalCount
+            }
+            lastMessage { sequence }
+        }
+    }
+"#;
+
+const LAST_TWO_MESSAGES_PER_CHAT: &str = r#"
+    {
+        viewer {
+            conversations(orderBy: CREATED_AT_ASC) {
+                nodes {
+                    id
+                    messages(last: 2) {
+                        nodes { sequence content }
+                        pageInfo { hasPreviousPage hasNextPage }
+                        totalCount
+                    }
+                }
+            }
+        }
+    }
+"#;
+
+const FIRST_MESSAGE_AND_LAST: &str = r#"
+    query($c: UUID!) {
+        conversation(id: $c) {
+            messages(first: 1) {
+                nodes { id sequence content }
+                pageInfo { hasPreviousPage hasNextPage }
+                totalCount
+            }
+            lastMessage { id sequence }
+        }
+    }
+"#;
+
+const PROJECT_TIMESTAMPS: &str = r#"
+    {
+        viewer { projects(first: 10) { nodes { updatedAt createdAt } } }
+    }
+"#;
+
+const DELETED_PROJECTS: &str = r#"
+    {
+        viewer { projects(filter: {status: DELETED}) { nodes { id status deletedAt } } }
+    }
+"#;
+
+const CREATE_UNTITLED_CHAT: &str = "mutation { createConversation(input: {}) { id title } }";
+
+const CHATS_BY_UPDATED_AT: &str = r#"
+    {
+        viewer { conversations(first: 100, orderBy: UPDATED_AT_ASC) { nodes { id updatedAt } } }
+    }
+"#;
+
+const UNPINNED_CHATS_UPDATED_AFTER: &str = r#"
+    query($t: DateTime) {
+        viewer {
+            conversations(filter: {updatedAfter: $t, pinned: false}) { nodes { id } totalCount }
+        }
+    }
+"#;
 
 const PAGE_VARS: &str = "$first: Int, $after: String, $last: Int, $before: String";
 const PAGE_ARGS: &str = "first: $first, after: $after, last: $last, before: $before";
@@ -313,40 +421,26 @@ impl List<'_> {
 // ------------------------------------------------------------------ fixtures
 
 async fn update_project(app: &TestApp, user: &User, id: Uuid, input: Value) -> Value {
-    app.ok(
-        user,
-        "mutation($id: UUID!, $i: UpdateProjectInput!) { updateProject(id: $id, input: $i) { id status updatedAt } }",
-        json!({ "id": id, "i": input }),
-    )
-    .await["updateProject"]
+    app.ok(user, UPDATE_PROJECT, json!({ "id": id, "i": input }))
+        .await["updateProject"]
         .clone()
 }
 
 async fn delete_project(app: &TestApp, user: &User, id: Uuid) {
-    let data = app
-        .ok(
-            user,
-            "mutation($id: UUID!) { deleteProject(id: $id) }",
-            json!({ "id": id }),
-        )
-        .await;
+    let data = app.ok(user, SOFT_DELETE_PROJECT, json!({ "id": id })).await;
     assert_eq!(uuid(&data["deleteProject"]), id);
 }
 
 async fn update_chat(app: &TestApp, user: &User, id: Uuid, input: Value) -> Value {
-    app.ok(
-        user,
-        "mutation($id: UUID!, $i: UpdateConversationInput!) { updateConversation(id: $id, input: $i) { id status pinned updatedAt } }",
-        json!({ "id": id, "i": input }),
-    )
-    .await["updateConversation"]
+    app.ok(user, UPDATE_CHAT, json!({ "id": id, "i": input }))
+        .await["updateConversation"]
         .clone()
 }
 
 async fn file_chat(app: &TestApp, user: &User, project: Uuid, chat: Uuid) {
     app.ok(
         user,
-        "mutation($p: UUID!, $c: UUID!) { addChatToProject(projectId: $p, conversationId: $c) { id } }",
+        ADD_CHAT_TO_PROJECT,
         json!({ "p": project, "c": chat }),
     )
     .await;
@@ -357,7 +451,7 @@ async fn send_at(app: &TestApp, user: &User, chat: Uuid, sequence: i32) -> Uuid 
     let data = app
         .ok(
             user,
-            "mutation($c: UUID!, $s: Int, $m: String!) { sendMessage(input: {conversationId: $c, role: USER, content: $m, sequence: $s}) { id sequence } }",
+            SEND_MESSAGE_AT_SEQUENCE,
             json!({ "c": chat, "s": sequence, "m": format!("message {sequence}") }),
         )
         .await;
@@ -461,13 +555,7 @@ on_both!(viewer_projects_in_every_order, |app: TestApp| async move {
     }
 
     // The titles come back as stored, in that order.
-    let data = app
-        .ok(
-            &alice,
-            "{ viewer { projects(first: 10, orderBy: TITLE_ASC) { nodes { title } } } }",
-            json!({}),
-        )
-        .await;
+    let data = app.ok(&alice, PROJECTS_BY_TITLE, json!({})).await;
     let titles: Vec<&str> = data["viewer"]["projects"]["nodes"]
         .as_array()
         .unwrap()
@@ -592,13 +680,7 @@ on_both!(
                 .await;
         }
         // lastMessageAt is what the order says: set on three chats, null on the rest.
-        let data = app
-        .ok(
-            &alice,
-            "{ viewer { conversations(first: 10, orderBy: LAST_MESSAGE_AT_DESC) { nodes { id lastMessageAt messageCount } } } }",
-            json!({}),
-        )
-        .await;
+        let data = app.ok(&alice, CHATS_BY_LAST_MESSAGE_AT, json!({})).await;
         let nodes = data["viewer"]["conversations"]["nodes"].as_array().unwrap();
         let stamps: Vec<DateTime<Utc>> = nodes[..3]
             .iter()
@@ -787,10 +869,13 @@ on_both!(messages_page_by_sequence, |app: TestApp| async move {
     chat_messages(&app, &alice, short).walk(&short_ids).await;
 
     // last: 2 is the two highest sequences, ascending.
-    let query = "query($c: UUID!, $first: Int, $last: Int) { conversation(id: $c) { \
-        messages(first: $first, last: $last) { nodes { sequence } pageInfo { hasPreviousPage hasNextPage } totalCount } \
-        lastMessage { sequence } } }";
-    let data = app.ok(&alice, query, json!({ "c": chat, "last": 2 })).await;
+    let data = app
+        .ok(
+            &alice,
+            MESSAGES_FIRST_OR_LAST,
+            json!({ "c": chat, "last": 2 }),
+        )
+        .await;
     let conv = &data["conversation"];
     assert_eq!(
         conv["messages"]["nodes"],
@@ -803,7 +888,11 @@ on_both!(messages_page_by_sequence, |app: TestApp| async move {
     assert_eq!(conv["messages"]["totalCount"], json!(7));
     assert_eq!(conv["lastMessage"]["sequence"], json!(21));
     let data = app
-        .ok(&alice, query, json!({ "c": chat, "first": 3 }))
+        .ok(
+            &alice,
+            MESSAGES_FIRST_OR_LAST,
+            json!({ "c": chat, "first": 3 }),
+        )
         .await;
     assert_eq!(
         data["conversation"]["messages"]["nodes"],
@@ -815,14 +904,7 @@ on_both!(messages_page_by_sequence, |app: TestApp| async move {
     );
 
     // Windows of several conversations in one statement each: last: 2 of both.
-    let data = app
-        .ok(
-            &alice,
-            "{ viewer { conversations(orderBy: CREATED_AT_ASC) { nodes { id \
-               messages(last: 2) { nodes { sequence content } pageInfo { hasPreviousPage hasNextPage } totalCount } } } } }",
-            json!({}),
-        )
-        .await;
+    let data = app.ok(&alice, LAST_TWO_MESSAGES_PER_CHAT, json!({})).await;
     let nodes = data["viewer"]["conversations"]["nodes"].as_array().unwrap();
     assert_eq!(uuid(&nodes[0]["id"]), chat);
     assert_eq!(
@@ -855,13 +937,7 @@ on_both!(one_message_reads_back, |app: TestApp| async move {
     let chat = app.create_chat(&alice, "one", None).await;
     let message = app.send(&alice, chat, "only").await;
     let data = app
-        .ok(
-            &alice,
-            "query($c: UUID!) { conversation(id: $c) { \
-               messages(first: 1) { nodes { id sequence content } pageInfo { hasPreviousPage hasNextPage } totalCount } \
-               lastMessage { id sequence } } }",
-            json!({ "c": chat }),
-        )
+        .ok(&alice, FIRST_MESSAGE_AND_LAST, json!({ "c": chat }))
         .await;
     assert_eq!(
         data["conversation"],
@@ -979,13 +1055,7 @@ on_both!(timestamp_ties_are_broken_by_id, |app: TestApp| async move {
             .await;
     }
     // The API reports the instants it sorted by.
-    let data = app
-        .ok(
-            &alice,
-            "{ viewer { projects(first: 10) { nodes { updatedAt createdAt } } } }",
-            json!({}),
-        )
-        .await;
+    let data = app.ok(&alice, PROJECT_TIMESTAMPS, json!({})).await;
     let nodes = data["viewer"]["projects"]["nodes"].as_array().unwrap();
     let stamps: Vec<DateTime<Utc>> = nodes.iter().map(|n| timestamp(&n["updatedAt"])).collect();
     assert_eq!(
@@ -1122,23 +1192,12 @@ on_both!(project_filters, |app: TestApp| async move {
         .walk(&pick(&p, &[0, 1, 3, 4, 5, 6]))
         .await;
     // Statuses as reported.
-    let data = app
-        .ok(
-            &alice,
-            "{ viewer { projects(filter: {status: DELETED}) { nodes { id status deletedAt } } } }",
-            json!({}),
-        )
-        .await;
+    let data = app.ok(&alice, DELETED_PROJECTS, json!({})).await;
     let node = &data["viewer"]["projects"]["nodes"][0];
     assert_eq!(node["status"], json!("DELETED"));
     assert!(node["deletedAt"].is_string());
     // A restored project is back in the default list.
-    app.ok(
-        &alice,
-        "mutation($id: UUID!) { restoreProject(id: $id) { id } }",
-        json!({ "id": p[7] }),
-    )
-    .await;
+    app.ok(&alice, RESTORE_PROJECT, json!({ "id": p[7] })).await;
     assert_eq!(
         list(Value::Null).ids().await,
         pick(&p, &[0, 1, 2, 3, 4, 5, 6, 7])
@@ -1159,13 +1218,7 @@ on_both!(conversation_filters, |app: TestApp| async move {
         "xzy",                 // 6 in project
     ];
     let mut c = create_chats(&app, &alice, &titles).await;
-    let untitled = app
-        .ok(
-            &alice,
-            "mutation { createConversation(input: {}) { id title } }",
-            json!({}),
-        )
-        .await;
+    let untitled = app.ok(&alice, CREATE_UNTITLED_CHAT, json!({})).await;
     assert_eq!(untitled["createConversation"]["title"], Value::Null);
     c.push(uuid(&untitled["createConversation"]["id"])); // 7: in both projects
     update_chat(&app, &alice, c[0], json!({ "pinned": true })).await;
@@ -1270,13 +1323,7 @@ on_both!(updated_after_is_strict, |app: TestApp| async move {
     app.send(&alice, c[1], "bump").await;
     update_chat(&app, &alice, c[6], json!({ "pinned": true })).await;
 
-    let data = app
-        .ok(
-            &alice,
-            "{ viewer { conversations(first: 100, orderBy: UPDATED_AT_ASC) { nodes { id updatedAt } } } }",
-            json!({}),
-        )
-        .await;
+    let data = app.ok(&alice, CHATS_BY_UPDATED_AT, json!({})).await;
     let nodes = data["viewer"]["conversations"]["nodes"].as_array().unwrap();
     let by_update = pick(&c, &[0, 2, 3, 5, 4, 1, 6]);
     assert_eq!(
@@ -1322,7 +1369,7 @@ on_both!(updated_after_is_strict, |app: TestApp| async move {
     let reply = app
         .as_user(
             &alice,
-            "query($t: DateTime) { viewer { conversations(filter: {updatedAfter: $t, pinned: false}) { nodes { id } totalCount } } }",
+            UNPINNED_CHATS_UPDATED_AFTER,
             json!({ "t": stamps[3] }),
         )
         .await;

@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use crate::harness;
 
+const PROJECT_TITLE: &str = "query($p: UUID!) { project(id: $p) { title } }";
+
 /// Runs `sql` as an unprivileged role with the given JWT claims, like PostgREST would.
 pub(crate) async fn as_claims(
     txn: &DatabaseTransaction,
@@ -129,13 +131,7 @@ async fn postgres_policies_refuse_what_the_gateway_refuses() {
     txn.rollback().await.unwrap();
 
     // Nothing above changed A's data.
-    let data = app
-        .ok(
-            &alice,
-            "query($p: UUID!) { project(id: $p) { title } }",
-            json!({ "p": private }),
-        )
-        .await;
+    let data = app.ok(&alice, PROJECT_TITLE, json!({ "p": private })).await;
     assert_eq!(data["project"]["title"], json!("alice private"));
     app.db
         .execute_unprepared(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))

@@ -7,8 +7,18 @@ use serde_json::json;
 use crate::harness::{self, TestApp};
 use crate::on_both;
 
-const JOIN: &str = "mutation($e: String!) { joinWaitlist(email: $e) }";
-const LIST: &str = "query($f: Int, $a: String) { waitlistEntries(first: $f, after: $a) { totalCount nodes { id email createdAt } pageInfo { hasNextPage endCursor } } }";
+const RECORD_SITE_VISIT: &str = "mutation($i: SiteVisitInput!) { recordSiteVisit(input: $i) }";
+
+const JOIN_WAITLIST: &str = "mutation($e: String!) { joinWaitlist(email: $e) }";
+const WAITLIST_PAGE: &str = r#"
+    query($f: Int, $a: String) {
+        waitlistEntries(first: $f, after: $a) {
+            totalCount
+            nodes { id email createdAt }
+            pageInfo { hasNextPage endCursor }
+        }
+    }
+"#;
 
 on_both!(
     anyone_joins_the_waitlist_once_per_email,
@@ -23,7 +33,7 @@ on_both!(
             (Some(alice.token.as_str()), "third@example.org"),
             (Some(service.as_str()), "fourth@example.net"),
         ] {
-            let reply = app.post(token, JOIN, json!({ "e": email })).await;
+            let reply = app.post(token, JOIN_WAITLIST, json!({ "e": email })).await;
             assert_eq!(reply.data(), &json!({"joinWaitlist": true}), "{email}");
         }
         // Repeats in any case (and with spaces around) succeed and change nothing.
@@ -32,7 +42,7 @@ on_both!(
             " FIRST@EXAMPLE.COM ",
             "First@Example.com",
         ] {
-            let reply = app.post(None, JOIN, json!({ "e": email })).await;
+            let reply = app.post(None, JOIN_WAITLIST, json!({ "e": email })).await;
             assert_eq!(reply.data(), &json!({"joinWaitlist": true}));
         }
         for bad in [
@@ -43,10 +53,10 @@ on_both!(
             "@example.com",
             "a@example..com",
         ] {
-            let reply = app.post(None, JOIN, json!({ "e": bad })).await;
+            let reply = app.post(None, JOIN_WAITLIST, json!({ "e": bad })).await;
             assert_eq!(reply.code(), "BAD_USER_INPUT", "{bad:?}");
         }
-        let reply = app.post(Some(&service), LIST, json!({})).await;
+        let reply = app.post(Some(&service), WAITLIST_PAGE, json!({})).await;
         let list = &reply.data()["waitlistEntries"];
         assert_eq!(list["totalCount"], json!(4));
         let emails: Vec<&str> = list["nodes"]
@@ -65,13 +75,15 @@ on_both!(
                 "fourth@example.net"
             ]
         );
-        let page = app.post(Some(&service), LIST, json!({ "f": 3 })).await;
+        let page = app
+            .post(Some(&service), WAITLIST_PAGE, json!({ "f": 3 }))
+            .await;
         let page = &page.data()["waitlistEntries"];
         assert_eq!(page["pageInfo"]["hasNextPage"], json!(true));
         let rest = app
             .post(
                 Some(&service),
-                LIST,
+                WAITLIST_PAGE,
                 json!({ "f": 3, "a": page["pageInfo"]["endCursor"] }),
             )
             .await;
@@ -93,13 +105,13 @@ on_both!(
                 } else {
                     "RACE@example.com"
                 };
-                app.post(None, JOIN, json!({ "e": email })).await
+                app.post(None, JOIN_WAITLIST, json!({ "e": email })).await
             }
         });
         for reply in futures::future::join_all(joins).await {
             assert_eq!(reply.data(), &json!({"joinWaitlist": true}));
         }
-        let reply = app.post(Some(&service), LIST, json!({})).await;
+        let reply = app.post(Some(&service), WAITLIST_PAGE, json!({})).await;
         assert_eq!(reply.data()["waitlistEntries"]["totalCount"], json!(5));
     }
 );
@@ -109,19 +121,21 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let anon = harness::anon_key();
-        app.post(None, JOIN, json!({ "e": "someone@example.com" }))
+        app.post(None, JOIN_WAITLIST, json!({ "e": "someone@example.com" }))
             .await
             .data();
         for token in [None, Some(anon.as_str()), Some(alice.token.as_str())] {
-            let reply = app.post(token, LIST, json!({})).await;
+            let reply = app.post(token, WAITLIST_PAGE, json!({})).await;
             assert_eq!(reply.code(), "FORBIDDEN");
             assert_eq!(reply.body["data"], json!(null));
             // Refused before the page arguments are looked at.
-            let reply = app.post(token, LIST, json!({ "f": 1000 })).await;
+            let reply = app.post(token, WAITLIST_PAGE, json!({ "f": 1000 })).await;
             assert_eq!(reply.code(), "FORBIDDEN");
         }
         let service = harness::service_token();
-        let reply = app.post(Some(&service), LIST, json!({ "f": 1000 })).await;
+        let reply = app
+            .post(Some(&service), WAITLIST_PAGE, json!({ "f": 1000 }))
+            .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
     }
 );
@@ -136,7 +150,7 @@ async fn visit(
         .client
         .post(format!("{}/graphql", app.url))
         .json(&json!({
-            "query": "mutation($i: SiteVisitInput!) { recordSiteVisit(input: $i) }",
+            "query": RECORD_SITE_VISIT,
             "variables": { "i": input },
         }));
     if let Some(token) = token {

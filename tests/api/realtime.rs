@@ -8,23 +8,146 @@ use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::documents::{REMOVE_TEAM_MEMBER, VIEWER_ID, VIEWER_PROJECT_IDS};
 use crate::harness::{self, uuid, TestApp, User};
 use crate::on_both;
 use crate::ws::{self, Closed};
 
-const MESSAGES: &str =
-    "subscription($c: UUID!) { messageAdded(conversationId: $c) { id sequence content role conversation { id messageCount } } }";
+const ADD_TEAM_MEMBER_USER_ID: &str = r#"
+    mutation($t: UUID!, $e: String!) {
+        addTeamMember(teamId: $t, email: $e) { userId }
+    }
+"#;
+
+const CREATE_PROJECT_IN_TEAM: &str = r#"
+    mutation($t: UUID!) {
+        createProject(input: {title: "Team", teamId: $t}) { id }
+    }
+"#;
+
+const SEND_MESSAGE_REWRITTEN: &str = r#"
+    mutation($c: UUID!) {
+        sendMessage(input: {
+            conversationId: $c,
+            role: ASSISTANT,
+            content: "rewritten",
+            sequence: 3
+        }) { id }
+    }
+"#;
+
+const CREATE_TASK_BUILD: &str = r#"mutation { createTask(input: {prompt: "build"}) { id } }"#;
+const ON_TASK_UPDATED_BY_ID: &str = "subscription($id: UUID) { taskUpdated(id: $id) { id } }";
+const ON_TASK_PROGRESS: &str = "subscription { taskUpdated { id progress } }";
+const ON_GOAL_UPDATED: &str = "subscription { goalUpdated { id title } }";
+const ON_PROGRESS_UPDATED: &str = "subscription { progressUpdated { metricType value } }";
+const ON_PROFILE_UPDATED: &str = "subscription { profileUpdated { id displayName } }";
+
+const UPDATE_TASK_PROGRESS: &str = r#"
+    mutation($id: UUID!) {
+        updateTask(id: $id, input: {progress: 40}) { id }
+    }
+"#;
+
+const CREATE_GOAL_RUN: &str = r#"mutation { createGoal(input: {title: "Run"}) { id } }"#;
+const RECORD_STREAK: &str = r#"mutation { recordProgress(metricType: "streak", value: 3) { id } }"#;
+
+const UPDATE_DISPLAY_NAME: &str = r#"
+    mutation {
+        updateProfile(input: {displayName: "Alice"}) { id }
+    }
+"#;
+
+const CREATE_CHAT: &str = "mutation($t: String!) { createConversation(input: {title: $t}) { id } }";
+
+const SEND_MESSAGE_LOST: &str = r#"
+    mutation($c: UUID!) {
+        sendMessage(input: {conversationId: $c, role: USER, content: "lost"}) { id }
+    }
+"#;
+
+const CREATE_TASK_ONE: &str = r#"mutation { createTask(input: {prompt: "one"}) { id } }"#;
+
+const ON_TASK_UPDATED_IN_FULL: &str = r#"
+    subscription($id: UUID) {
+        taskUpdated(id: $id) { id status progress logs { message } }
+    }
+"#;
+
+const ON_TASK_UPDATED: &str = "subscription { taskUpdated { id prompt } }";
+const CREATE_TASK_TWO: &str = r#"mutation { createTask(input: {prompt: "two"}) { id } }"#;
+
+const UPDATE_TASK_PROCESSING: &str = r#"
+    mutation($id: UUID!) {
+        updateTask(id: $id, input: {status: PROCESSING, progress: 50}) { id }
+    }
+"#;
+
+const APPEND_CLONED_LOG: &str = r#"
+    mutation($id: UUID!) {
+        appendTaskLog(id: $id, input: {message: "cloned"}) { id }
+    }
+"#;
+
+const CREATE_CHAT_OVER_WS: &str = r#"
+    mutation {
+        createConversation(input: {title: "Over WS"}) { title }
+    }
+"#;
+
+const ON_MESSAGE_ADDED_WITH_PROJECT_CHATS: &str = r#"
+    subscription($c: UUID!) {
+        messageAdded(conversationId: $c) {
+            conversation { projects { nodes { chats { totalCount } } } }
+        }
+    }
+"#;
+
+const SUBSCRIBE_UNKNOWN_FIELD: &str = "subscription { noSuchField }";
+
+const ON_MESSAGE_ADDED_WITH_MESSAGES: &str = r#"
+    subscription($c: UUID!) {
+        messageAdded(conversationId: $c) { conversation { messages(first: 100) { nodes { id } } } }
+    }
+"#;
+
+const SEND_MESSAGE: &str = r#"
+    mutation($c: UUID!, $m: String!) {
+        sendMessage(input: {conversationId: $c, role: USER, content: $m}) { id sequence }
+    }
+"#;
+
+const ON_MESSAGE_ADDED: &str = r#"
+    subscription($c: UUID!) {
+        messageAdded(conversationId: $c) { sequence content }
+    }
+"#;
+
+const MAKE_ADMIN: &str = r#"
+    mutation($t: UUID!, $u: UUID!) {
+        updateTeamMember(teamId: $t, userId: $u, role: ADMIN) { role }
+    }
+"#;
+
+const MESSAGES: &str = r#"
+    subscription($c: UUID!) {
+        messageAdded(conversationId: $c) {
+            id sequence content role
+            conversation { id messageCount }
+        }
+    }
+"#;
 const CONVERSATIONS: &str = "subscription { conversationUpdated { id title messageCount } }";
 
 /// Long enough for an event that is coming to have come.
 const SETTLE: Duration = Duration::from_millis(400);
 
 async fn add_member(app: &TestApp, owner: &User, team: Uuid, who: &User) {
-    app.ok(who, "{ viewer { id } }", json!({})).await;
+    app.ok(who, VIEWER_ID, json!({})).await;
     let data = app
         .ok(
             owner,
-            "mutation($t: UUID!, $e: String!) { addTeamMember(teamId: $t, email: $e) { userId } }",
+            ADD_TEAM_MEMBER_USER_ID,
             json!({ "t": team, "e": who.email }),
         )
         .await;
@@ -33,11 +156,7 @@ async fn add_member(app: &TestApp, owner: &User, team: Uuid, who: &User) {
 
 async fn team_chat(app: &TestApp, owner: &User, team: Uuid) -> Uuid {
     let data = app
-        .ok(
-            owner,
-            "mutation($t: UUID!) { createProject(input: {title: \"Team\", teamId: $t}) { id } }",
-            json!({ "t": team }),
-        )
+        .ok(owner, CREATE_PROJECT_IN_TEAM, json!({ "t": team }))
         .await;
     let project = uuid(&data["createProject"]["id"]);
     app.create_chat(owner, "Team chat", Some(project)).await
@@ -78,12 +197,8 @@ on_both!(
 
         // A changed message (an upsert at an existing sequence) is delivered too.
         let upserted = app
-        .ok(
-            &alice,
-            "mutation($c: UUID!) { sendMessage(input: {conversationId: $c, role: ASSISTANT, content: \"rewritten\", sequence: 3}) { id } }",
-            json!({ "c": chat }),
-        )
-        .await;
+            .ok(&alice, SEND_MESSAGE_REWRITTEN, json!({ "c": chat }))
+            .await;
         let event = socket.data("m").await["messageAdded"].clone();
         assert_eq!(event["id"], upserted["sendMessage"]["id"]);
         assert_eq!(event["sequence"], 3);
@@ -100,35 +215,24 @@ on_both!(
         let alice = harness::user("alice");
         let mallory = harness::user("mallory");
         let chat = app.create_chat(&alice, "Private", None).await;
-        let task = app
-            .ok(
-                &alice,
-                "mutation { createTask(input: {prompt: \"build\"}) { id } }",
-                json!({}),
-            )
-            .await["createTask"]["id"]
-            .clone();
+        let task = app.ok(&alice, CREATE_TASK_BUILD, json!({})).await["createTask"]["id"].clone();
 
         // Naming alice's conversation or task: it does not exist for mallory.
         let mut probe = ws::connect_as(&app.url, &mallory.token).await;
         probe.subscribe("m", MESSAGES, json!({ "c": chat })).await;
         assert_eq!(probe.error_code("m").await, "NOT_FOUND");
         probe
-            .subscribe(
-                "t",
-                "subscription($id: UUID) { taskUpdated(id: $id) { id } }",
-                json!({ "id": task }),
-            )
+            .subscribe("t", ON_TASK_UPDATED_BY_ID, json!({ "id": task }))
             .await;
         assert_eq!(probe.error_code("t").await, "NOT_FOUND");
 
         // Every viewer-wide subscription, held by mallory and by alice.
         let all = [
             ("c", CONVERSATIONS),
-            ("t", "subscription { taskUpdated { id progress } }"),
-            ("g", "subscription { goalUpdated { id title } }"),
-            ("p", "subscription { progressUpdated { metricType value } }"),
-            ("u", "subscription { profileUpdated { id displayName } }"),
+            ("t", ON_TASK_PROGRESS),
+            ("g", ON_GOAL_UPDATED),
+            ("p", ON_PROGRESS_UPDATED),
+            ("u", ON_PROFILE_UPDATED),
         ];
         let mut theirs = ws::connect_as(&app.url, &mallory.token).await;
         let mut mine = ws::connect_as(&app.url, &alice.token).await;
@@ -143,33 +247,14 @@ on_both!(
             mine.data("c").await["conversationUpdated"]["messageCount"],
             1
         );
-        app.ok(
-            &alice,
-            "mutation($id: UUID!) { updateTask(id: $id, input: {progress: 40}) { id } }",
-            json!({ "id": task }),
-        )
-        .await;
+        app.ok(&alice, UPDATE_TASK_PROGRESS, json!({ "id": task }))
+            .await;
         assert_eq!(mine.data("t").await["taskUpdated"]["progress"], 40);
-        app.ok(
-            &alice,
-            "mutation { createGoal(input: {title: \"Run\"}) { id } }",
-            json!({}),
-        )
-        .await;
+        app.ok(&alice, CREATE_GOAL_RUN, json!({})).await;
         assert_eq!(mine.data("g").await["goalUpdated"]["title"], "Run");
-        app.ok(
-            &alice,
-            "mutation { recordProgress(metricType: \"streak\", value: 3) { id } }",
-            json!({}),
-        )
-        .await;
+        app.ok(&alice, RECORD_STREAK, json!({})).await;
         assert_eq!(mine.data("p").await["progressUpdated"]["value"], 3.0);
-        app.ok(
-            &alice,
-            "mutation { updateProfile(input: {displayName: \"Alice\"}) { id } }",
-            json!({}),
-        )
-        .await;
+        app.ok(&alice, UPDATE_DISPLAY_NAME, json!({})).await;
         assert_eq!(
             mine.data("u").await["profileUpdated"]["displayName"],
             "Alice"
@@ -209,7 +294,7 @@ on_both!(
 
         app.ok(
             &owner,
-            "mutation($t: UUID!, $u: UUID!) { removeTeamMember(teamId: $t, userId: $u) }",
+            REMOVE_TEAM_MEMBER,
             json!({ "t": team, "u": member.id }),
         )
         .await;
@@ -231,19 +316,11 @@ on_both!(refused_writes_publish_nothing, |app: TestApp| async move {
     // Refused writes (a title over the limit, a message into a conversation that is not
     // there) publish nothing; the next good write is the first event.
     let reply = app
-        .as_user(
-            &alice,
-            "mutation($t: String!) { createConversation(input: {title: $t}) { id } }",
-            json!({ "t": "x".repeat(200_000) }),
-        )
+        .as_user(&alice, CREATE_CHAT, json!({ "t": "x".repeat(200_000) }))
         .await;
     assert_eq!(reply.code(), "BAD_USER_INPUT");
     let reply = app
-        .as_user(
-            &alice,
-            "mutation($c: UUID!) { sendMessage(input: {conversationId: $c, role: USER, content: \"lost\"}) { id } }",
-            json!({ "c": Uuid::new_v4() }),
-        )
+        .as_user(&alice, SEND_MESSAGE_LOST, json!({ "c": Uuid::new_v4() }))
         .await;
     assert_eq!(reply.code(), "NOT_FOUND");
     let kept = app.create_chat(&alice, "Kept", None).await;
@@ -257,54 +334,34 @@ on_both!(
     tasks_report_status_progress_and_logs,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let first = app
-            .ok(
-                &alice,
-                "mutation { createTask(input: {prompt: \"one\"}) { id } }",
-                json!({}),
-            )
-            .await["createTask"]["id"]
-            .clone();
+        let first = app.ok(&alice, CREATE_TASK_ONE, json!({})).await["createTask"]["id"].clone();
         let mut socket = ws::connect_as(&app.url, &alice.token).await;
         socket
-        .subscribe("one", "subscription($id: UUID) { taskUpdated(id: $id) { id status progress logs { message } } }", json!({ "id": first }))
-        .await;
-        socket
-            .subscribe(
-                "all",
-                "subscription { taskUpdated { id prompt } }",
-                json!({}),
-            )
+            .subscribe("one", ON_TASK_UPDATED_IN_FULL, json!({ "id": first }))
             .await;
+        socket.subscribe("all", ON_TASK_UPDATED, json!({})).await;
         app.wait_for_subscriptions(2).await;
 
-        let second = app
-            .ok(
-                &alice,
-                "mutation { createTask(input: {prompt: \"two\"}) { id } }",
-                json!({}),
-            )
-            .await["createTask"]["id"]
-            .clone();
+        let second = app.ok(&alice, CREATE_TASK_TWO, json!({})).await["createTask"]["id"].clone();
         let event = socket.data("all").await["taskUpdated"].clone();
         assert_eq!(event, json!({ "id": second, "prompt": "two" }));
 
         // An agent backend (service role) reports progress and a log line on the first task.
         let service = harness::service_token();
         let reply = app
-        .post(Some(&service), "mutation($id: UUID!) { updateTask(id: $id, input: {status: PROCESSING, progress: 50}) { id } }", json!({ "id": first }))
-        .await;
+            .post(
+                Some(&service),
+                UPDATE_TASK_PROCESSING,
+                json!({ "id": first }),
+            )
+            .await;
         assert_eq!(reply.body["errors"], Value::Null, "{}", reply.body);
         let event = socket.data("one").await["taskUpdated"].clone();
         assert_eq!(event["status"], "PROCESSING");
         assert_eq!(event["progress"], 50);
         assert_eq!(socket.data("all").await["taskUpdated"]["id"], first);
-        app.post(
-            Some(&service),
-            "mutation($id: UUID!) { appendTaskLog(id: $id, input: {message: \"cloned\"}) { id } }",
-            json!({ "id": first }),
-        )
-        .await;
+        app.post(Some(&service), APPEND_CLONED_LOG, json!({ "id": first }))
+            .await;
         let event = socket.data("one").await["taskUpdated"].clone();
         assert_eq!(event["logs"], json!([{ "message": "cloned" }]));
         assert_eq!(socket.data("all").await["taskUpdated"]["id"], first);
@@ -485,13 +542,7 @@ on_both!(
         // Queries and mutations also run over the socket, as the connection's viewer.
         let alice = harness::user("alice");
         let mut socket = ws::connect_as(&app.url, &alice.token).await;
-        socket
-            .subscribe(
-                "q",
-                "mutation { createConversation(input: {title: \"Over WS\"}) { title } }",
-                json!({}),
-            )
-            .await;
+        socket.subscribe("q", CREATE_CHAT_OVER_WS, json!({})).await;
         assert_eq!(
             socket.data("q").await["createConversation"]["title"],
             "Over WS"
@@ -565,14 +616,14 @@ async fn subscriptions_obey_the_limits() {
     other
         .subscribe(
             "deep",
-            "subscription($c: UUID!) { messageAdded(conversationId: $c) { conversation { projects { nodes { chats { totalCount } } } } } }",
+            ON_MESSAGE_ADDED_WITH_PROJECT_CHATS,
             json!({ "c": Uuid::new_v4() }),
         )
         .await;
     assert_eq!(other.refusal_code("deep").await, "QUERY_TOO_COMPLEX");
     // A document that does not validate is refused the same way; the connection stays.
     other
-        .subscribe("bad", "subscription { noSuchField }", json!({}))
+        .subscribe("bad", SUBSCRIBE_UNKNOWN_FIELD, json!({}))
         .await;
     assert_eq!(other.refusal_code("bad").await, "GRAPHQL_VALIDATION_FAILED");
     other.subscribe("ok", CONVERSATIONS, json!({})).await;
@@ -588,7 +639,7 @@ async fn subscriptions_obey_the_complexity_limit() {
     socket
         .subscribe(
             "wide",
-            "subscription($c: UUID!) { messageAdded(conversationId: $c) { conversation { messages(first: 100) { nodes { id } } } } }",
+            ON_MESSAGE_ADDED_WITH_MESSAGES,
             json!({ "c": Uuid::new_v4() }),
         )
         .await;
@@ -673,7 +724,7 @@ async fn send_over(url: &str, user: &User, chat: Uuid, content: &str) -> Value {
         .post(format!("{url}/graphql"))
         .bearer_auth(&user.token)
         .json(&json!({
-            "query": "mutation($c: UUID!, $m: String!) { sendMessage(input: {conversationId: $c, role: USER, content: $m}) { id sequence } }",
+            "query": SEND_MESSAGE,
             "variables": { "c": chat, "m": content },
         }))
         .send()
@@ -797,11 +848,7 @@ async fn slow_consumer_is_dropped(app: TestApp) {
     let chat = app.create_chat(&alice, "Firehose", None).await;
     let mut socket = ws::connect_as(&app.url, &alice.token).await;
     socket
-        .subscribe(
-            "m",
-            "subscription($c: UUID!) { messageAdded(conversationId: $c) { sequence content } }",
-            json!({ "c": chat }),
-        )
+        .subscribe("m", ON_MESSAGE_ADDED, json!({ "c": chat }))
         .await;
     app.wait_for_subscriptions(1).await;
     let big = "x".repeat(400_000);
@@ -883,22 +930,13 @@ on_both!(
         let outsider = harness::user("outsider");
         let team = app.create_team(&owner, "Crew").await;
         add_member(&app, &owner, team, &admin).await;
-        app.ok(
-        &owner,
-        "mutation($t: UUID!, $u: UUID!) { updateTeamMember(teamId: $t, userId: $u, role: ADMIN) { role } }",
-        json!({ "t": team, "u": admin.id }),
-    )
-    .await;
+        app.ok(&owner, MAKE_ADMIN, json!({ "t": team, "u": admin.id }))
+            .await;
         add_member(&app, &owner, team, &member).await;
-        app.ok(&outsider, "{ viewer { id } }", json!({})).await;
+        app.ok(&outsider, VIEWER_ID, json!({})).await;
         let team_chat = team_chat(&app, &owner, team).await;
-        let team_project = app
-            .ok(
-                &admin,
-                "{ viewer { projects { nodes { id } } } }",
-                json!({}),
-            )
-            .await["viewer"]["projects"]["nodes"][0]["id"]
+        let team_project = app.ok(&admin, VIEWER_PROJECT_IDS, json!({})).await["viewer"]
+            ["projects"]["nodes"][0]["id"]
             .clone();
         let admins_chat = app
             .create_chat(&admin, "Admin's", Some(uuid(&team_project)))
@@ -911,7 +949,7 @@ on_both!(
         readers_agree_with_readable_conversations(&app, &users, &chats).await;
         app.ok(
             &owner,
-            "mutation($t: UUID!, $u: UUID!) { removeTeamMember(teamId: $t, userId: $u) }",
+            REMOVE_TEAM_MEMBER,
             json!({ "t": team, "u": member.id }),
         )
         .await;

@@ -6,6 +6,76 @@ use uuid::Uuid;
 use crate::harness::{self, uuid, TestApp, User};
 use crate::on_both;
 
+const CREATE_TASK: &str = "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }";
+
+const TASK_LOGS_WITH_TIMESTAMPS: &str = r#"
+    query($id: UUID!) {
+        task(id: $id) { logs { id type message timestamp } }
+    }
+"#;
+
+const APPEND_COMMAND_LOG: &str = r#"
+    mutation($id: UUID!, $m: String!) {
+        appendTaskLog(id: $id, input: {type: COMMAND, message: $m}) { id }
+    }
+"#;
+
+const TASK_LOGS: &str = "query($id: UUID!) { task(id: $id) { logs { id type message } } }";
+
+const FIRST_TWO_TASKS_AFTER: &str = r#"
+    query($a: String) {
+        viewer {
+            tasks(first: 2, after: $a) { nodes { id } pageInfo { hasNextPage hasPreviousPage } }
+        }
+    }
+"#;
+
+const LAST_TWO_TASKS_BEFORE: &str = r#"
+    query($b: String) {
+        viewer {
+            tasks(last: 2, before: $b) { nodes { id } pageInfo { hasNextPage hasPreviousPage } }
+        }
+    }
+"#;
+
+const TASK_COUNT_LAST_BEFORE: &str = r#"
+    query($b: String) {
+        viewer { tasks(last: 2, before: $b, orderBy: CREATED_AT_ASC) { totalCount } }
+    }
+"#;
+
+const TASK_COUNTS: &str = "{ viewer { taskCounts { status count } } }";
+
+const TASK_NODE: &str = r#"
+    query($n: ID!) {
+        node(nodeId: $n) { nodeId __typename ... on Task { id prompt } }
+    }
+"#;
+
+const FIRST_TASKS_WITH_LOGS: &str = r#"
+    query($n: Int!) {
+        viewer { tasks(first: $n) { nodes { id logs { message } } } }
+    }
+"#;
+
+const TASK_EVERYWHERE: &str = r#"
+    query($id: UUID!, $n: ID!) {
+        task(id: $id) { id }
+        node(nodeId: $n) { nodeId }
+        viewer { tasks { totalCount nodes { id } } taskCounts { count } }
+    }
+"#;
+
+const CREATE_TASK_X: &str = r#"mutation { createTask(input: {prompt: "x"}) { id } }"#;
+
+const CREATE_TASK_FROM_BACKEND: &str = r#"
+    mutation {
+        createTask(input: {prompt: "from the backend"}) { id }
+    }
+"#;
+
+const VIEWER_AND_TASK: &str = "query($id: UUID!) { viewer { id } task(id: $id) { prompt status } }";
+
 const TASK_FIELDS: &str = "id nodeId status progress prompt repoUrl selectedAgent selectedModel sandboxUrl branchName logs { id type message timestamp } createdAt updatedAt";
 
 async fn create_task(app: &TestApp, user: &User, input: Value) -> Value {
@@ -22,15 +92,37 @@ async fn new_task(app: &TestApp, user: &User, prompt: &str) -> Uuid {
     uuid(&create_task(app, user, json!({ "prompt": prompt })).await["id"])
 }
 
-const UPDATE: &str = "mutation($id: UUID!, $i: UpdateTaskInput!) { updateTask(id: $id, input: $i) { status progress selectedModel sandboxUrl branchName updatedAt } }";
-const APPEND: &str = "mutation($id: UUID!, $i: TaskLogInput!) { appendTaskLog(id: $id, input: $i) { updatedAt logs { type message } } }";
-const DELETE: &str = "mutation($id: UUID!) { deleteTask(id: $id) }";
-const DELETE_BY_STATUS: &str = "mutation($s: [TaskStatus!]!) { deleteTasksByStatus(statuses: $s) }";
-const READ: &str = "query($id: UUID!) { task(id: $id) { status progress prompt branchName updatedAt logs { type message } } }";
+const UPDATE_TASK: &str = r#"
+    mutation($id: UUID!, $i: UpdateTaskInput!) {
+        updateTask(id: $id, input: $i) {
+            status progress selectedModel sandboxUrl branchName updatedAt
+        }
+    }
+"#;
+const APPEND_TASK_LOG: &str = r#"
+    mutation($id: UUID!, $i: TaskLogInput!) {
+        appendTaskLog(id: $id, input: $i) { updatedAt logs { type message } }
+    }
+"#;
+const DELETE_TASK: &str = "mutation($id: UUID!) { deleteTask(id: $id) }";
+const DELETE_TASKS_BY_STATUS: &str = r#"
+    mutation($s: [TaskStatus!]!) {
+        deleteTasksByStatus(statuses: $s)
+    }
+"#;
+const READ_TASK: &str = r#"
+    query($id: UUID!) {
+        task(id: $id) { status progress prompt branchName updatedAt logs { type message } }
+    }
+"#;
 
 async fn set_status(app: &TestApp, user: &User, id: Uuid, status: &str) {
-    app.ok(user, UPDATE, json!({ "id": id, "i": { "status": status } }))
-        .await;
+    app.ok(
+        user,
+        UPDATE_TASK,
+        json!({ "id": id, "i": { "status": status } }),
+    )
+    .await;
 }
 
 on_both!(
@@ -74,11 +166,7 @@ on_both!(
             json!({ "prompt": "ok", "selectedAgent": "" }),
         ] {
             let reply = app
-                .as_user(
-                    &alice,
-                    "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
-                    json!({ "i": input }),
-                )
+                .as_user(&alice, CREATE_TASK, json!({ "i": input }))
                 .await;
             assert_eq!(reply.code(), "BAD_USER_INPUT", "{input}");
         }
@@ -86,7 +174,7 @@ on_both!(
         let data = app
             .ok(
                 &alice,
-                UPDATE,
+                UPDATE_TASK,
                 json!({ "id": id, "i": { "status": "PROCESSING", "progress": 40, "sandboxUrl": "https://sb/1", "branchName": "fix/login" } }),
             )
             .await;
@@ -102,7 +190,7 @@ on_both!(
         let data = app
             .ok(
                 &alice,
-                UPDATE,
+                UPDATE_TASK,
                 json!({ "id": id, "i": { "branchName": null, "progress": 100 } }),
             )
             .await;
@@ -115,7 +203,11 @@ on_both!(
         assert_eq!(data["updateTask"]["sandboxUrl"], json!("https://sb/1"));
         assert_eq!(data["updateTask"]["branchName"], json!(null));
         let data = app
-            .ok(&alice, UPDATE, json!({ "id": id, "i": { "progress": 0 } }))
+            .ok(
+                &alice,
+                UPDATE_TASK,
+                json!({ "id": id, "i": { "progress": 0 } }),
+            )
             .await;
         assert_eq!(data["updateTask"]["progress"], json!(0));
 
@@ -126,7 +218,7 @@ on_both!(
             json!({ "status": null }),
         ] {
             let reply = app
-                .as_user(&alice, UPDATE, json!({ "id": id, "i": input }))
+                .as_user(&alice, UPDATE_TASK, json!({ "id": id, "i": input }))
                 .await;
             assert_eq!(reply.code(), "BAD_USER_INPUT", "{input}");
         }
@@ -134,12 +226,12 @@ on_both!(
         let reply = app
             .as_user(
                 &alice,
-                UPDATE,
+                UPDATE_TASK,
                 json!({ "id": Uuid::new_v4(), "i": { "progress": 500 } }),
             )
             .await;
         assert_eq!(reply.code(), "NOT_FOUND");
-        let data = app.ok(&alice, READ, json!({ "id": id })).await;
+        let data = app.ok(&alice, READ_TASK, json!({ "id": id })).await;
         assert_eq!(data["task"]["status"], json!("PROCESSING"));
         assert_eq!(data["task"]["progress"], json!(0));
     }
@@ -148,11 +240,11 @@ on_both!(
 on_both!(log_lines_are_kept_oldest_first, |app: TestApp| async move {
     let alice = harness::user("alice");
     let id = new_task(&app, &alice, "build").await;
-    let before = app.ok(&alice, READ, json!({ "id": id })).await["task"]["updatedAt"].clone();
+    let before = app.ok(&alice, READ_TASK, json!({ "id": id })).await["task"]["updatedAt"].clone();
     let data = app
         .ok(
             &alice,
-            APPEND,
+            APPEND_TASK_LOG,
             json!({ "id": id, "i": { "message": "cloning" } }),
         )
         .await;
@@ -169,17 +261,13 @@ on_both!(log_lines_are_kept_oldest_first, |app: TestApp| async move {
     ] {
         app.ok(
             &alice,
-            APPEND,
+            APPEND_TASK_LOG,
             json!({ "id": id, "i": { "type": kind, "message": message } }),
         )
         .await;
     }
     let data = app
-        .ok(
-            &alice,
-            "query($id: UUID!) { task(id: $id) { logs { id type message timestamp } } }",
-            json!({ "id": id }),
-        )
+        .ok(&alice, TASK_LOGS_WITH_TIMESTAMPS, json!({ "id": id }))
         .await;
     let logs = data["task"]["logs"].as_array().unwrap();
     let lines: Vec<(String, String)> = logs
@@ -215,14 +303,14 @@ on_both!(log_lines_are_kept_oldest_first, |app: TestApp| async move {
 
     for input in [json!({ "message": "" }), json!({ "message": "  " })] {
         let reply = app
-            .as_user(&alice, APPEND, json!({ "id": id, "i": input }))
+            .as_user(&alice, APPEND_TASK_LOG, json!({ "id": id, "i": input }))
             .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
     }
     let reply = app
         .as_user(
             &alice,
-            APPEND,
+            APPEND_TASK_LOG,
             json!({ "id": Uuid::new_v4(), "i": { "message": "" } }),
         )
         .await;
@@ -246,7 +334,7 @@ on_both!(
             async move {
                 app.post(
                     Some(&token),
-                    "mutation($id: UUID!, $m: String!) { appendTaskLog(id: $id, input: {type: COMMAND, message: $m}) { id } }",
+                    APPEND_COMMAND_LOG,
                     json!({ "id": id, "m": format!("line {i}") }),
                 )
                 .await
@@ -255,13 +343,7 @@ on_both!(
         for reply in futures::future::join_all(appends).await {
             assert_eq!(uuid(&reply.data()["appendTaskLog"]["id"]), id);
         }
-        let data = app
-            .ok(
-                &alice,
-                "query($id: UUID!) { task(id: $id) { logs { id type message } } }",
-                json!({ "id": id }),
-            )
-            .await;
+        let data = app.ok(&alice, TASK_LOGS, json!({ "id": id })).await;
         let logs = data["task"]["logs"].as_array().unwrap();
         assert_eq!(logs.len(), 24);
         let mut messages: Vec<String> = logs
@@ -277,12 +359,12 @@ on_both!(
         for i in 0..3 {
             app.ok(
                 &alice,
-                APPEND,
+                APPEND_TASK_LOG,
                 json!({ "id": id, "i": { "message": format!("after {i}") } }),
             )
             .await;
         }
-        let data = app.ok(&alice, READ, json!({ "id": id })).await;
+        let data = app.ok(&alice, READ_TASK, json!({ "id": id })).await;
         let logs = data["task"]["logs"].as_array().unwrap();
         assert_eq!(logs.len(), 27);
         assert_eq!(logs[24]["message"], json!("after 0"));
@@ -354,7 +436,7 @@ on_both!(
         // Touch the oldest: it leads UPDATED_AT_DESC.
         app.ok(
             &alice,
-            UPDATE,
+            UPDATE_TASK,
             json!({ "id": ids[0], "i": { "progress": 5 } }),
         )
         .await;
@@ -368,11 +450,7 @@ on_both!(
         assert_eq!(page1["pageInfo"]["hasPreviousPage"], json!(false));
         let cursor = page1["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
         let data = app
-            .ok(
-                &alice,
-                "query($a: String) { viewer { tasks(first: 2, after: $a) { nodes { id } pageInfo { hasNextPage hasPreviousPage } } } }",
-                json!({ "a": cursor }),
-            )
+            .ok(&alice, FIRST_TWO_TASKS_AFTER, json!({ "a": cursor }))
             .await;
         let page2 = &data["viewer"]["tasks"];
         assert_eq!(ids_of(page2), newest_first[2..4]);
@@ -388,11 +466,7 @@ on_both!(
         assert_eq!(tail["pageInfo"]["hasNextPage"], json!(false));
         let cursor = tail["pageInfo"]["startCursor"].as_str().unwrap().to_owned();
         let data = app
-            .ok(
-                &alice,
-                "query($b: String) { viewer { tasks(last: 2, before: $b) { nodes { id } pageInfo { hasNextPage hasPreviousPage } } } }",
-                json!({ "b": cursor }),
-            )
+            .ok(&alice, LAST_TWO_TASKS_BEFORE, json!({ "b": cursor }))
             .await;
         let before = &data["viewer"]["tasks"];
         assert_eq!(ids_of(before), newest_first[1..3]);
@@ -402,11 +476,7 @@ on_both!(
         );
         // A cursor from another order is refused.
         let reply = app
-            .as_user(
-                &alice,
-                "query($b: String) { viewer { tasks(last: 2, before: $b, orderBy: CREATED_AT_ASC) { totalCount } } }",
-                json!({ "b": cursor }),
-            )
+            .as_user(&alice, TASK_COUNT_LAST_BEFORE, json!({ "b": cursor }))
             .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
 
@@ -430,8 +500,7 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let bob = harness::user("bob");
-        let counts = "{ viewer { taskCounts { status count } } }";
-        let data = app.ok(&alice, counts, json!({})).await;
+        let data = app.ok(&alice, TASK_COUNTS, json!({})).await;
         assert_eq!(
             data["viewer"]["taskCounts"],
             json!([
@@ -449,7 +518,7 @@ on_both!(
         }
         let bobs_done = new_task(&app, &bob, "bob done").await;
         set_status(&app, &bob, bobs_done, "COMPLETED").await;
-        let data = app.ok(&alice, counts, json!({})).await;
+        let data = app.ok(&alice, TASK_COUNTS, json!({})).await;
         assert_eq!(
             data["viewer"]["taskCounts"],
             json!([
@@ -462,18 +531,24 @@ on_both!(
         let data = app
             .ok(
                 &alice,
-                DELETE_BY_STATUS,
+                DELETE_TASKS_BY_STATUS,
                 json!({ "s": ["COMPLETED", "ERROR"] }),
             )
             .await;
         assert_eq!(data["deleteTasksByStatus"], json!(4));
-        let data = app.ok(&alice, DELETE_BY_STATUS, json!({ "s": [] })).await;
-        assert_eq!(data["deleteTasksByStatus"], json!(0));
         let data = app
-            .ok(&alice, DELETE_BY_STATUS, json!({ "s": ["COMPLETED"] }))
+            .ok(&alice, DELETE_TASKS_BY_STATUS, json!({ "s": [] }))
             .await;
         assert_eq!(data["deleteTasksByStatus"], json!(0));
-        let data = app.ok(&alice, counts, json!({})).await;
+        let data = app
+            .ok(
+                &alice,
+                DELETE_TASKS_BY_STATUS,
+                json!({ "s": ["COMPLETED"] }),
+            )
+            .await;
+        assert_eq!(data["deleteTasksByStatus"], json!(0));
+        let data = app.ok(&alice, TASK_COUNTS, json!({})).await;
         assert_eq!(
             data["viewer"]["taskCounts"],
             json!([
@@ -484,24 +559,24 @@ on_both!(
             ])
         );
         // Bob's completed task is still there.
-        let data = app.ok(&bob, READ, json!({ "id": bobs_done })).await;
+        let data = app.ok(&bob, READ_TASK, json!({ "id": bobs_done })).await;
         assert_eq!(data["task"]["status"], json!("COMPLETED"));
-        let data = app.ok(&bob, counts, json!({})).await;
+        let data = app.ok(&bob, TASK_COUNTS, json!({})).await;
         assert_eq!(data["viewer"]["taskCounts"][2]["count"], json!(1));
 
         // deleteTask returns the id; the task and its log lines are gone.
         let id = new_task(&app, &alice, "short-lived").await;
         app.ok(
             &alice,
-            APPEND,
+            APPEND_TASK_LOG,
             json!({ "id": id, "i": { "message": "hi" } }),
         )
         .await;
-        let data = app.ok(&alice, DELETE, json!({ "id": id })).await;
+        let data = app.ok(&alice, DELETE_TASK, json!({ "id": id })).await;
         assert_eq!(uuid(&data["deleteTask"]), id);
-        let data = app.ok(&alice, READ, json!({ "id": id })).await;
+        let data = app.ok(&alice, READ_TASK, json!({ "id": id })).await;
         assert_eq!(data["task"], json!(null));
-        let reply = app.as_user(&alice, DELETE, json!({ "id": id })).await;
+        let reply = app.as_user(&alice, DELETE_TASK, json!({ "id": id })).await;
         assert_eq!(reply.code(), "NOT_FOUND");
         use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
         let left = entity::task_log::Entity::find()
@@ -518,13 +593,7 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let t = create_task(&app, &alice, json!({ "prompt": "as a node" })).await;
-        let data = app
-            .ok(
-                &alice,
-                "query($n: ID!) { node(nodeId: $n) { nodeId __typename ... on Task { id prompt } } }",
-                json!({ "n": t["nodeId"] }),
-            )
-            .await;
+        let data = app.ok(&alice, TASK_NODE, json!({ "n": t["nodeId"] })).await;
         assert_eq!(data["node"]["__typename"], json!("Task"));
         assert_eq!(data["node"]["prompt"], json!("as a node"));
         assert_eq!(data["node"]["id"], t["id"]);
@@ -535,18 +604,18 @@ on_both!(
             for j in 0..(i % 3) {
                 app.ok(
                     &alice,
-                    APPEND,
+                    APPEND_TASK_LOG,
                     json!({ "id": id, "i": { "message": format!("{i}.{j}") } }),
                 )
                 .await;
             }
         }
-        let query =
-            "query($n: Int!) { viewer { tasks(first: $n) { nodes { id logs { message } } } } }";
         let mut costs = Vec::new();
         for n in [2, 20] {
             let before = app.statement_count();
-            let data = app.ok(&alice, query, json!({ "n": n })).await;
+            let data = app
+                .ok(&alice, FIRST_TASKS_WITH_LOGS, json!({ "n": n }))
+                .await;
             costs.push(app.statement_count() - before);
             let nodes = data["viewer"]["tasks"]["nodes"].as_array().unwrap();
             assert_eq!(nodes.len(), n as usize);
@@ -577,25 +646,21 @@ on_both!(
         let id = uuid(&t["id"]);
         app.ok(
             &alice,
-            UPDATE,
+            UPDATE_TASK,
             json!({ "id": id, "i": { "status": "PROCESSING", "progress": 30 } }),
         )
         .await;
         app.ok(
             &alice,
-            APPEND,
+            APPEND_TASK_LOG,
             json!({ "id": id, "i": { "message": "started" } }),
         )
         .await;
-        let snapshot = app.ok(&alice, READ, json!({ "id": id })).await;
+        let snapshot = app.ok(&alice, READ_TASK, json!({ "id": id })).await;
 
         // Lookups are null, lists and counts leave it out.
         let data = app
-            .ok(
-                &bob,
-                "query($id: UUID!, $n: ID!) { task(id: $id) { id } node(nodeId: $n) { nodeId } viewer { tasks { totalCount nodes { id } } taskCounts { count } } }",
-                json!({ "id": id, "n": t["nodeId"] }),
-            )
+            .ok(&bob, TASK_EVERYWHERE, json!({ "id": id, "n": t["nodeId"] }))
             .await;
         assert_eq!(data["task"], json!(null));
         assert_eq!(data["node"], json!(null));
@@ -612,12 +677,15 @@ on_both!(
         // Mutations answer NOT_FOUND (no existence leak), whatever the input.
         for (query, vars) in [
             (
-                UPDATE,
+                UPDATE_TASK,
                 json!({ "id": id, "i": { "progress": 100, "status": "COMPLETED" } }),
             ),
-            (UPDATE, json!({ "id": id, "i": { "progress": 900 } })),
-            (APPEND, json!({ "id": id, "i": { "message": "pwned" } })),
-            (DELETE, json!({ "id": id })),
+            (UPDATE_TASK, json!({ "id": id, "i": { "progress": 900 } })),
+            (
+                APPEND_TASK_LOG,
+                json!({ "id": id, "i": { "message": "pwned" } }),
+            ),
+            (DELETE_TASK, json!({ "id": id })),
         ] {
             let reply = app.as_user(&bob, query, vars).await;
             assert_eq!(reply.code(), "NOT_FOUND", "{query}");
@@ -625,7 +693,7 @@ on_both!(
         let data = app
             .ok(
                 &bob,
-                DELETE_BY_STATUS,
+                DELETE_TASKS_BY_STATUS,
                 json!({ "s": ["PENDING", "PROCESSING", "COMPLETED", "ERROR"] }),
             )
             .await;
@@ -635,24 +703,24 @@ on_both!(
         let anon = harness::anon_key();
         for token in [None, Some(anon.as_str())] {
             for (query, vars) in [
+                (CREATE_TASK_X, json!({})),
+                (UPDATE_TASK, json!({ "id": id, "i": { "progress": 1 } })),
                 (
-                    "mutation { createTask(input: {prompt: \"x\"}) { id } }",
-                    json!({}),
+                    APPEND_TASK_LOG,
+                    json!({ "id": id, "i": { "message": "x" } }),
                 ),
-                (UPDATE, json!({ "id": id, "i": { "progress": 1 } })),
-                (APPEND, json!({ "id": id, "i": { "message": "x" } })),
-                (DELETE, json!({ "id": id })),
-                (DELETE_BY_STATUS, json!({ "s": ["PROCESSING"] })),
+                (DELETE_TASK, json!({ "id": id })),
+                (DELETE_TASKS_BY_STATUS, json!({ "s": ["PROCESSING"] })),
             ] {
                 let reply = app.post(token, query, vars).await;
                 assert_eq!(reply.code(), "UNAUTHENTICATED", "{query}");
             }
-            let reply = app.post(token, READ, json!({ "id": id })).await;
+            let reply = app.post(token, READ_TASK, json!({ "id": id })).await;
             assert_eq!(reply.data()["task"], json!(null));
         }
 
         // A's task is exactly as it was.
-        let after = app.ok(&alice, READ, json!({ "id": id })).await;
+        let after = app.ok(&alice, READ_TASK, json!({ "id": id })).await;
         assert_eq!(after, snapshot);
         assert_eq!(after["task"]["status"], json!("PROCESSING"));
         assert_eq!(after["task"]["progress"], json!(30));
@@ -670,17 +738,13 @@ on_both!(
         let service = harness::service_token();
         let id = new_task(&app, &alice, "agent job").await;
         let reply = app
-            .post(
-                Some(&service),
-                "mutation { createTask(input: {prompt: \"from the backend\"}) { id } }",
-                json!({}),
-            )
+            .post(Some(&service), CREATE_TASK_FROM_BACKEND, json!({}))
             .await;
         assert_eq!(reply.code(), "FORBIDDEN");
         let reply = app
             .post(
                 Some(&service),
-                DELETE_BY_STATUS,
+                DELETE_TASKS_BY_STATUS,
                 json!({ "s": ["PENDING"] }),
             )
             .await;
@@ -689,7 +753,7 @@ on_both!(
         let reply = app
             .post(
                 Some(&service),
-                UPDATE,
+                UPDATE_TASK,
                 json!({ "id": id, "i": { "status": "PROCESSING", "progress": 75, "sandboxUrl": "https://sandbox/9" } }),
             )
             .await;
@@ -697,7 +761,7 @@ on_both!(
         let reply = app
             .post(
                 Some(&service),
-                APPEND,
+                APPEND_TASK_LOG,
                 json!({ "id": id, "i": { "type": "SUCCESS", "message": "deployed" } }),
             )
             .await;
@@ -707,11 +771,7 @@ on_both!(
         );
         // The service role reads any task; viewer is null for it.
         let reply = app
-            .post(
-                Some(&service),
-                "query($id: UUID!) { viewer { id } task(id: $id) { prompt status } }",
-                json!({ "id": id }),
-            )
+            .post(Some(&service), VIEWER_AND_TASK, json!({ "id": id }))
             .await;
         assert_eq!(
             reply.data(),
@@ -721,7 +781,7 @@ on_both!(
         let reply = app
             .post(
                 Some(&service),
-                UPDATE,
+                UPDATE_TASK,
                 json!({ "id": id, "i": { "progress": 101 } }),
             )
             .await;
@@ -729,14 +789,14 @@ on_both!(
         let reply = app
             .post(
                 Some(&service),
-                UPDATE,
+                UPDATE_TASK,
                 json!({ "id": Uuid::new_v4(), "i": { "progress": 1 } }),
             )
             .await;
         assert_eq!(reply.code(), "NOT_FOUND");
 
         // The owner sees what the backend reported.
-        let data = app.ok(&alice, READ, json!({ "id": id })).await;
+        let data = app.ok(&alice, READ_TASK, json!({ "id": id })).await;
         assert_eq!(data["task"]["status"], json!("PROCESSING"));
         assert_eq!(data["task"]["progress"], json!(75));
         assert_eq!(
@@ -744,9 +804,11 @@ on_both!(
             json!([{ "type": "SUCCESS", "message": "deployed" }])
         );
         // And the service role may delete it.
-        let reply = app.post(Some(&service), DELETE, json!({ "id": id })).await;
+        let reply = app
+            .post(Some(&service), DELETE_TASK, json!({ "id": id }))
+            .await;
         assert_eq!(uuid(&reply.data()["deleteTask"]), id);
-        let data = app.ok(&alice, READ, json!({ "id": id })).await;
+        let data = app.ok(&alice, READ_TASK, json!({ "id": id })).await;
         assert_eq!(data["task"], json!(null));
     }
 );

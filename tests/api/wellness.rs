@@ -3,8 +3,235 @@
 
 use serde_json::{json, Value};
 
+use crate::documents::{DELETE_ACCOUNT, VIEWER_ID};
 use crate::harness::{self, uuid, TestApp, User};
 use crate::on_both;
+
+const CREATE_GOAL_EMPTY_TITLE: &str = r#"mutation { createGoal(input: {title: ""}) { id } }"#;
+const READ_GOAL: &str = "query($id: UUID!) { goal(id: $id) { title status progress completedAt } }";
+const DELETE_GOAL: &str = "mutation($id: UUID!) { deleteGoal(id: $id) }";
+
+const GOAL_AND_GOAL_COUNT: &str = r#"
+    query($id: UUID!) {
+        goal(id: $id) { id }
+        viewer { goals { totalCount } }
+    }
+"#;
+
+const GOAL_PAGE: &str = r#"
+    query($f: GoalFilter, $n: Int, $a: String) {
+        viewer {
+            goals(first: $n, after: $a, filter: $f) {
+                totalCount
+                nodes { title }
+                pageInfo { hasNextPage hasPreviousPage endCursor }
+            }
+        }
+    }
+"#;
+
+const ENTRIES_FILTERED: &str = r#"
+    query($f: JournalEntryFilter) {
+        viewer { journalEntries(filter: $f) { totalCount nodes { id title } } }
+    }
+"#;
+
+const CREATE_ENTRY_EMPTY: &str = r#"mutation { createJournalEntry(input: {content: ""}) { id } }"#;
+
+const CREATE_ENTRY_WITH_TAGS: &str = r#"
+    mutation($t: [String!]) {
+        createJournalEntry(input: {content: "x", tags: $t}) { id }
+    }
+"#;
+
+const DELETE_ENTRY: &str = "mutation($id: UUID!) { deleteJournalEntry(id: $id) }";
+
+const ENTRY_AND_ENTRY_COUNT: &str = r#"
+    query($id: UUID!) {
+        journalEntry(id: $id) { id }
+        viewer { journalEntries { totalCount } }
+    }
+"#;
+
+const ENTRY_PAGE: &str = r#"
+    query($f: Int, $a: String, $l: Int, $b: String) {
+        viewer {
+            journalEntries(first: $f, after: $a, last: $l, before: $b) {
+                totalCount
+                nodes { title }
+                pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+            }
+        }
+    }
+"#;
+
+const GOALS_END_CURSOR: &str = "{ viewer { goals { pageInfo { endCursor } } } }";
+
+const RECORD_PROGRESS: &str = r#"
+    mutation($t: String!, $v: Float!, $m: JSON) {
+        recordProgress(metricType: $t, value: $v, metadata: $m) {
+            id metricType value metadata createdAt updatedAt
+        }
+    }
+"#;
+
+const INCREMENT_PROGRESS: &str = r#"
+    mutation($t: String!, $by: Float) {
+        incrementProgress(metricType: $t, by: $by) { id metricType value metadata }
+    }
+"#;
+
+const INCREMENT_SESSIONS: &str = r#"
+    mutation {
+        incrementProgress(metricType: "sessions_completed") { value metadata }
+    }
+"#;
+
+const METRICS_FILTERED: &str = r#"
+    {
+        viewer {
+            all: progressMetrics { metricType value }
+            one: progressMetrics(metricType: "sessions_completed") { value }
+            none: progressMetrics(metricType: "nope") { value }
+        }
+    }
+"#;
+
+const INCREMENT_STREAK: &str = r#"mutation { incrementProgress(metricType: "streak") { value } }"#;
+const METRICS: &str = "{ viewer { progressMetrics { metricType value } } }";
+
+const STATISTICS: &str = r#"
+    {
+        viewer {
+            statistics {
+                totalConversations totalMessages activeGoals completedGoals journalEntries
+                lastConversationAt
+            }
+        }
+    }
+"#;
+
+const CREATE_CHAT_WITH_MESSAGE: &str = r#"
+    mutation {
+        createConversation(input: {title: "two", firstMessage: {role: USER, content: "hi"}}) {
+            createdAt
+        }
+    }
+"#;
+
+const GOAL_OR_ENTRY_NODE: &str = r#"
+    query($n: ID!) {
+        node(nodeId: $n) {
+            nodeId __typename
+            ... on Goal { id title }
+            ... on JournalEntry { id content }
+        }
+    }
+"#;
+
+const RECORD_CALM_FIVE: &str = r#"
+    mutation {
+        recordProgress(metricType: "calm", value: 5) { id }
+    }
+"#;
+
+const GOAL_ENTRY_AND_VIEWER_TOTALS: &str = r#"
+    query($g: UUID!, $j: UUID!) {
+        goal(id: $g) { id }
+        journalEntry(id: $j) { id }
+        viewer {
+            goals { totalCount }
+            journalEntries(filter: {tag: "t"}) { totalCount }
+            progressMetrics { value }
+            statistics { activeGoals journalEntries }
+        }
+    }
+"#;
+
+const RENAME_GOAL: &str = r#"
+    mutation($id: UUID!) {
+        updateGoal(id: $id, input: {title: "mine"}) { id }
+    }
+"#;
+
+const SET_GOAL_PROGRESS_500: &str = r#"
+    mutation($id: UUID!) {
+        updateGoal(id: $id, input: {progress: 500}) { id }
+    }
+"#;
+
+const REWRITE_ENTRY: &str = r#"
+    mutation($id: UUID!) {
+        updateJournalEntry(id: $id, input: {content: "mine"}) { id }
+    }
+"#;
+
+const CLEAR_ENTRY_CONTENT: &str = r#"
+    mutation($id: UUID!) {
+        updateJournalEntry(id: $id, input: {content: null}) { id }
+    }
+"#;
+
+const INCREMENT_CALM_BY_TWO: &str = r#"
+    mutation {
+        incrementProgress(metricType: "calm", by: 2) { value }
+    }
+"#;
+
+const GOAL_ENTRY_AND_VIEWER: &str = r#"
+    query($g: UUID!, $j: UUID!) {
+        goal(id: $g) { id }
+        journalEntry(id: $j) { id }
+        viewer { id }
+    }
+"#;
+
+const CREATE_GOAL_X: &str = r#"mutation { createGoal(input: {title: "x"}) { id } }"#;
+const CREATE_ENTRY_X: &str = r#"mutation { createJournalEntry(input: {content: "x"}) { id } }"#;
+const RECORD_CALM_ONE: &str = r#"mutation { recordProgress(metricType: "calm", value: 1) { id } }"#;
+const INCREMENT_CALM: &str = r#"mutation { incrementProgress(metricType: "calm") { id } }"#;
+
+const GOAL_ENTRY_AND_NODE: &str = r#"
+    query($g: UUID!, $j: UUID!, $n: ID!) {
+        goal(id: $g) { title }
+        journalEntry(id: $j) { content }
+        node(nodeId: $n) { nodeId }
+    }
+"#;
+
+const GOAL_ENTRY_AND_METRICS: &str = r#"
+    query($g: UUID!, $j: UUID!) {
+        goal(id: $g) { title progress }
+        journalEntry(id: $j) { content }
+        viewer { progressMetrics { metricType value } }
+    }
+"#;
+
+const INCREMENT_M: &str = r#"mutation { incrementProgress(metricType: "m") { id } }"#;
+const RECORD_HOME_VISIT: &str = r#"mutation { recordSiteVisit(input: {path: "/home"}) }"#;
+
+const GRANT_WELCOME_CREDITS: &str = r#"
+    mutation($u: UUID!) {
+        grantCredits(input: {userId: $u, amount: 10, idempotencyKey: "welcome"}) { id }
+    }
+"#;
+
+const SPEND_THREE_CREDITS: &str = r#"
+    mutation {
+        spendCredits(input: {amount: 3, idempotencyKey: "s1"}) { id }
+    }
+"#;
+
+const VIEWER_WELLNESS_COUNTS: &str = r#"
+    {
+        viewer {
+            goals { totalCount }
+            journalEntries { totalCount }
+            progressMetrics { id }
+            credits { balance transactions { totalCount } }
+        }
+    }
+"#;
 
 const GOAL_FIELDS: &str =
     "id nodeId title description category targetDate status progress metadata createdAt updatedAt completedAt";
@@ -167,50 +394,24 @@ on_both!(
             assert_eq!(reply.code(), "BAD_USER_INPUT", "{bad}");
         }
         let reply = app
-            .as_user(
-                &alice,
-                r#"mutation { createGoal(input: {title: ""}) { id } }"#,
-                json!({}),
-            )
+            .as_user(&alice, CREATE_GOAL_EMPTY_TITLE, json!({}))
             .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
         // Refused updates changed nothing.
-        let data = app
-            .ok(
-                &alice,
-                "query($id: UUID!) { goal(id: $id) { title status progress completedAt } }",
-                json!({ "id": id }),
-            )
-            .await;
+        let data = app.ok(&alice, READ_GOAL, json!({ "id": id })).await;
         assert_eq!(
             data["goal"],
             json!({"title": "Run 10k", "status": "PAUSED", "progress": 70, "completedAt": null})
         );
 
-        let data = app
-            .ok(
-                &alice,
-                "mutation($id: UUID!) { deleteGoal(id: $id) }",
-                json!({ "id": id }),
-            )
-            .await;
+        let data = app.ok(&alice, DELETE_GOAL, json!({ "id": id })).await;
         assert_eq!(data["deleteGoal"], id);
         let data = app
-            .ok(
-                &alice,
-                "query($id: UUID!) { goal(id: $id) { id } viewer { goals { totalCount } } }",
-                json!({ "id": id }),
-            )
+            .ok(&alice, GOAL_AND_GOAL_COUNT, json!({ "id": id }))
             .await;
         assert_eq!(data["goal"], json!(null));
         assert_eq!(data["viewer"]["goals"]["totalCount"], json!(1));
-        let reply = app
-            .as_user(
-                &alice,
-                "mutation($id: UUID!) { deleteGoal(id: $id) }",
-                json!({ "id": id }),
-            )
-            .await;
+        let reply = app.as_user(&alice, DELETE_GOAL, json!({ "id": id })).await;
         assert_eq!(reply.code(), "NOT_FOUND");
     }
 );
@@ -245,42 +446,41 @@ on_both!(
             .await
             .data();
 
-        let q = "query($f: GoalFilter, $n: Int, $a: String) { viewer { goals(first: $n, after: $a, filter: $f) { totalCount nodes { title } pageInfo { hasNextPage hasPreviousPage endCursor } } } }";
-        let all = app.ok(&alice, q, json!({})).await["viewer"]["goals"].clone();
+        let all = app.ok(&alice, GOAL_PAGE, json!({})).await["viewer"]["goals"].clone();
         assert_eq!(titles(&all["nodes"]), ["g5", "g4", "g3", "g2", "g1"]);
         assert_eq!(all["totalCount"], json!(5));
         let health = app
-            .ok(&alice, q, json!({ "f": {"category": "health"} }))
+            .ok(&alice, GOAL_PAGE, json!({ "f": {"category": "health"} }))
             .await;
         assert_eq!(
             titles(&health["viewer"]["goals"]["nodes"]),
             ["g4", "g3", "g1"]
         );
         let completed = app
-            .ok(&alice, q, json!({ "f": {"status": "COMPLETED"} }))
+            .ok(&alice, GOAL_PAGE, json!({ "f": {"status": "COMPLETED"} }))
             .await;
         assert_eq!(titles(&completed["viewer"]["goals"]["nodes"]), ["g5", "g3"]);
         let both = app
             .ok(
                 &alice,
-                q,
+                GOAL_PAGE,
                 json!({ "f": {"status": "COMPLETED", "category": "career"} }),
             )
             .await;
         assert_eq!(titles(&both["viewer"]["goals"]["nodes"]), ["g5"]);
         assert_eq!(both["viewer"]["goals"]["totalCount"], json!(1));
         let active = app
-            .ok(&alice, q, json!({ "f": {"status": "ACTIVE"} }))
+            .ok(&alice, GOAL_PAGE, json!({ "f": {"status": "ACTIVE"} }))
             .await;
         assert_eq!(titles(&active["viewer"]["goals"]["nodes"]), ["g4", "g2"]);
 
-        let page1 = app.ok(&alice, q, json!({ "n": 2 })).await["viewer"]["goals"].clone();
+        let page1 = app.ok(&alice, GOAL_PAGE, json!({ "n": 2 })).await["viewer"]["goals"].clone();
         assert_eq!(titles(&page1["nodes"]), ["g5", "g4"]);
         assert_eq!(page1["pageInfo"]["hasNextPage"], json!(true));
         let page2 = app
             .ok(
                 &alice,
-                q,
+                GOAL_PAGE,
                 json!({ "n": 2, "a": page1["pageInfo"]["endCursor"] }),
             )
             .await["viewer"]["goals"]
@@ -288,7 +488,7 @@ on_both!(
         assert_eq!(titles(&page2["nodes"]), ["g3", "g2"]);
         assert_eq!(page2["pageInfo"]["hasPreviousPage"], json!(true));
         assert_eq!(page2["pageInfo"]["hasNextPage"], json!(true));
-        let reply = app.as_user(&alice, q, json!({ "n": 101 })).await;
+        let reply = app.as_user(&alice, GOAL_PAGE, json!({ "n": 101 })).await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
     }
 );
@@ -329,7 +529,6 @@ on_both!(
         )
         .await;
 
-        let q = "query($f: JournalEntryFilter) { viewer { journalEntries(filter: $f) { totalCount nodes { id title } } } }";
         let ids = |data: &Value| -> Vec<Value> {
             data["viewer"]["journalEntries"]["nodes"]
                 .as_array()
@@ -338,26 +537,38 @@ on_both!(
                 .map(|n| n["id"].clone())
                 .collect()
         };
-        let data = app.ok(&alice, q, json!({})).await;
+        let data = app.ok(&alice, ENTRIES_FILTERED, json!({})).await;
         assert_eq!(data["viewer"]["journalEntries"]["totalCount"], json!(4));
-        let data = app.ok(&alice, q, json!({ "f": {"tag": "work"} })).await;
+        let data = app
+            .ok(&alice, ENTRIES_FILTERED, json!({ "f": {"tag": "work"} }))
+            .await;
         assert_eq!(ids(&data), [second["id"].clone(), first["id"].clone()]);
         assert_eq!(data["viewer"]["journalEntries"]["totalCount"], json!(2));
-        let data = app.ok(&alice, q, json!({ "f": {"tag": "sleep"} })).await;
+        let data = app
+            .ok(&alice, ENTRIES_FILTERED, json!({ "f": {"tag": "sleep"} }))
+            .await;
         assert_eq!(ids(&data), [first["id"].clone()]);
-        let data = app.ok(&alice, q, json!({ "f": {"tag": "nothing"} })).await;
+        let data = app
+            .ok(&alice, ENTRIES_FILTERED, json!({ "f": {"tag": "nothing"} }))
+            .await;
         assert!(ids(&data).is_empty());
-        let data = app.ok(&alice, q, json!({ "f": {"mood": "calm"} })).await;
+        let data = app
+            .ok(&alice, ENTRIES_FILTERED, json!({ "f": {"mood": "calm"} }))
+            .await;
         assert_eq!(ids(&data), [third["id"].clone(), first["id"].clone()]);
         let data = app
-            .ok(&alice, q, json!({ "f": {"mood": "calm", "tag": "work"} }))
+            .ok(
+                &alice,
+                ENTRIES_FILTERED,
+                json!({ "f": {"mood": "calm", "tag": "work"} }),
+            )
             .await;
         assert_eq!(ids(&data), [first["id"].clone()]);
         // createdAfter/createdBefore are strict.
         let data = app
             .ok(
                 &alice,
-                q,
+                ENTRIES_FILTERED,
                 json!({ "f": {"createdAfter": second["createdAt"]} }),
             )
             .await;
@@ -367,7 +578,7 @@ on_both!(
         let data = app
             .ok(
                 &alice,
-                q,
+                ENTRIES_FILTERED,
                 json!({ "f": {"createdBefore": second["createdAt"]} }),
             )
             .await;
@@ -375,7 +586,7 @@ on_both!(
         let data = app
             .ok(
                 &alice,
-                q,
+                ENTRIES_FILTERED,
                 json!({ "f": {"createdAfter": first["createdAt"], "createdBefore": third["createdAt"]} }),
             )
             .await;
@@ -397,7 +608,9 @@ on_both!(
         assert_eq!(updated["mood"], json!("calm"));
         assert_eq!(updated["createdAt"], first["createdAt"]);
         assert_ne!(updated["updatedAt"], first["updatedAt"]);
-        let data = app.ok(&alice, q, json!({ "f": {"tag": "work"} })).await;
+        let data = app
+            .ok(&alice, ENTRIES_FILTERED, json!({ "f": {"tag": "work"} }))
+            .await;
         assert_eq!(ids(&data), [second["id"].clone()]);
 
         for (input, what) in [
@@ -416,38 +629,20 @@ on_both!(
                 .await;
             assert_eq!(reply.code(), "BAD_USER_INPUT", "{what}");
         }
-        let reply = app
-            .as_user(
-                &alice,
-                "mutation { createJournalEntry(input: {content: \"\"}) { id } }",
-                json!({}),
-            )
-            .await;
+        let reply = app.as_user(&alice, CREATE_ENTRY_EMPTY, json!({})).await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
         let too_many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
         let reply = app
-            .as_user(
-                &alice,
-                "mutation($t: [String!]) { createJournalEntry(input: {content: \"x\", tags: $t}) { id } }",
-                json!({ "t": too_many }),
-            )
+            .as_user(&alice, CREATE_ENTRY_WITH_TAGS, json!({ "t": too_many }))
             .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
 
         let data = app
-            .ok(
-                &alice,
-                "mutation($id: UUID!) { deleteJournalEntry(id: $id) }",
-                json!({ "id": second["id"] }),
-            )
+            .ok(&alice, DELETE_ENTRY, json!({ "id": second["id"] }))
             .await;
         assert_eq!(data["deleteJournalEntry"], second["id"]);
         let data = app
-            .ok(
-                &alice,
-                "query($id: UUID!) { journalEntry(id: $id) { id } viewer { journalEntries { totalCount } } }",
-                json!({ "id": second["id"] }),
-            )
+            .ok(&alice, ENTRY_AND_ENTRY_COUNT, json!({ "id": second["id"] }))
             .await;
         assert_eq!(data["journalEntry"], json!(null));
         assert_eq!(data["viewer"]["journalEntries"]["totalCount"], json!(3));
@@ -466,11 +661,10 @@ on_both!(
             )
             .await;
         }
-        let q = "query($f: Int, $a: String, $l: Int, $b: String) { viewer { journalEntries(first: $f, after: $a, last: $l, before: $b) { totalCount nodes { title } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }";
         let page = |v: Value| {
             let app = &app;
             let alice = &alice;
-            async move { app.ok(alice, q, v).await["viewer"]["journalEntries"].clone() }
+            async move { app.ok(alice, ENTRY_PAGE, v).await["viewer"]["journalEntries"].clone() }
         };
         let p1 = page(json!({ "f": 3 })).await;
         assert_eq!(titles(&p1["nodes"]), ["e6", "e5", "e4"]);
@@ -505,15 +699,13 @@ on_both!(
         // A cursor of another list is refused.
         let goal_cursor = {
             create_goal(&app, &alice, json!({ "title": "g" })).await;
-            app.ok(
-                &alice,
-                "{ viewer { goals { pageInfo { endCursor } } } }",
-                json!({}),
-            )
-            .await["viewer"]["goals"]["pageInfo"]["endCursor"]
+            app.ok(&alice, GOALS_END_CURSOR, json!({})).await["viewer"]["goals"]["pageInfo"]
+                ["endCursor"]
                 .clone()
         };
-        let reply = app.as_user(&alice, q, json!({ "a": goal_cursor })).await;
+        let reply = app
+            .as_user(&alice, ENTRY_PAGE, json!({ "a": goal_cursor }))
+            .await;
         assert_eq!(reply.code(), "BAD_USER_INPUT");
     }
 );
@@ -522,11 +714,10 @@ on_both!(
     progress_is_recorded_and_incremented_per_metric_type,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let record = "mutation($t: String!, $v: Float!, $m: JSON) { recordProgress(metricType: $t, value: $v, metadata: $m) { id metricType value metadata createdAt updatedAt } }";
         let first = app
             .ok(
                 &alice,
-                record,
+                RECORD_PROGRESS,
                 json!({ "t": "confidence_score", "v": 6.5, "m": {"source": "quiz"} }),
             )
             .await["recordProgress"]
@@ -537,7 +728,11 @@ on_both!(
         assert_eq!(first["createdAt"], first["updatedAt"]);
         // Recording again replaces the value, keeps the row and (absent) metadata.
         let again = app
-            .ok(&alice, record, json!({ "t": "confidence_score", "v": 7 }))
+            .ok(
+                &alice,
+                RECORD_PROGRESS,
+                json!({ "t": "confidence_score", "v": 7 }),
+            )
             .await["recordProgress"]
             .clone();
         assert_eq!(again["id"], first["id"]);
@@ -548,23 +743,19 @@ on_both!(
         let replaced = app
             .ok(
                 &alice,
-                record,
+                RECORD_PROGRESS,
                 json!({ "t": "confidence_score", "v": 7, "m": {"source": "coach"} }),
             )
             .await["recordProgress"]
             .clone();
         assert_eq!(replaced["metadata"], json!({"source": "coach"}));
 
-        let increment = "mutation($t: String!, $by: Float) { incrementProgress(metricType: $t, by: $by) { id metricType value metadata } }";
-        let inc = app
-            .ok(&alice, "mutation { incrementProgress(metricType: \"sessions_completed\") { value metadata } }", json!({}))
-            .await["incrementProgress"]
-            .clone();
+        let inc = app.ok(&alice, INCREMENT_SESSIONS, json!({})).await["incrementProgress"].clone();
         assert_eq!(inc, json!({"value": 1.0, "metadata": {}}));
         let inc = app
             .ok(
                 &alice,
-                increment,
+                INCREMENT_PROGRESS,
                 json!({ "t": "sessions_completed", "by": 2.5 }),
             )
             .await["incrementProgress"]
@@ -573,14 +764,18 @@ on_both!(
         let inc = app
             .ok(
                 &alice,
-                increment,
+                INCREMENT_PROGRESS,
                 json!({ "t": "sessions_completed", "by": -0.5 }),
             )
             .await["incrementProgress"]
             .clone();
         assert_eq!(inc["value"], json!(3.0));
         let inc = app
-            .ok(&alice, increment, json!({ "t": "confidence_score" }))
+            .ok(
+                &alice,
+                INCREMENT_PROGRESS,
+                json!({ "t": "confidence_score" }),
+            )
             .await["incrementProgress"]
             .clone();
         assert_eq!(
@@ -588,13 +783,7 @@ on_both!(
             (first["id"].clone(), json!(8.0))
         );
 
-        let data = app
-            .ok(
-                &alice,
-                "{ viewer { all: progressMetrics { metricType value } one: progressMetrics(metricType: \"sessions_completed\") { value } none: progressMetrics(metricType: \"nope\") { value } } }",
-                json!({}),
-            )
-            .await;
+        let data = app.ok(&alice, METRICS_FILTERED, json!({})).await;
         assert_eq!(
             data["viewer"]["all"],
             json!([{"metricType": "confidence_score", "value": 8.0}, {"metricType": "sessions_completed", "value": 3.0}])
@@ -603,9 +792,13 @@ on_both!(
         assert_eq!(data["viewer"]["none"], json!([]));
 
         for t in ["", "   "] {
-            let reply = app.as_user(&alice, increment, json!({ "t": t })).await;
+            let reply = app
+                .as_user(&alice, INCREMENT_PROGRESS, json!({ "t": t }))
+                .await;
             assert_eq!(reply.code(), "BAD_USER_INPUT");
-            let reply = app.as_user(&alice, record, json!({ "t": t, "v": 1 })).await;
+            let reply = app
+                .as_user(&alice, RECORD_PROGRESS, json!({ "t": t, "v": 1 }))
+                .await;
             assert_eq!(reply.code(), "BAD_USER_INPUT");
         }
     }
@@ -616,18 +809,11 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         // The first request makes the profile; the increments race on the metric itself.
-        app.ok(&alice, "{ viewer { id } }", json!({})).await;
+        app.ok(&alice, VIEWER_ID, json!({})).await;
         let increments = (0..60).map(|_| {
             let app = &app;
             let alice = &alice;
-            async move {
-                app.as_user(
-                    alice,
-                    "mutation { incrementProgress(metricType: \"streak\") { value } }",
-                    json!({}),
-                )
-                .await
-            }
+            async move { app.as_user(alice, INCREMENT_STREAK, json!({})).await }
         });
         let replies = futures::future::join_all(increments).await;
         let mut seen: Vec<i64> = replies
@@ -637,13 +823,7 @@ on_both!(
         seen.sort();
         // Each increment saw its own result: 1, 2, ..., 60.
         assert_eq!(seen, (1..=60).collect::<Vec<i64>>());
-        let data = app
-            .ok(
-                &alice,
-                "{ viewer { progressMetrics { metricType value } } }",
-                json!({}),
-            )
-            .await;
+        let data = app.ok(&alice, METRICS, json!({})).await;
         assert_eq!(
             data["viewer"]["progressMetrics"],
             json!([{"metricType": "streak", "value": 60.0}])
@@ -656,8 +836,7 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let bob = harness::user("bob");
-        let q = "{ viewer { statistics { totalConversations totalMessages activeGoals completedGoals journalEntries lastConversationAt } } }";
-        let data = app.ok(&alice, q, json!({})).await;
+        let data = app.ok(&alice, STATISTICS, json!({})).await;
         assert_eq!(
             data["viewer"]["statistics"],
             json!({"totalConversations": 0, "totalMessages": 0, "activeGoals": 0, "completedGoals": 0, "journalEntries": 0, "lastConversationAt": null})
@@ -666,14 +845,8 @@ on_both!(
         let c1 = app.create_chat(&alice, "one", None).await;
         app.send(&alice, c1, "a").await;
         app.send(&alice, c1, "b").await;
-        let c2 = app
-            .ok(
-                &alice,
-                "mutation { createConversation(input: {title: \"two\", firstMessage: {role: USER, content: \"hi\"}}) { createdAt } }",
-                json!({}),
-            )
-            .await["createConversation"]
-            .clone();
+        let c2 =
+            app.ok(&alice, CREATE_CHAT_WITH_MESSAGE, json!({})).await["createConversation"].clone();
         // A message to the older chat does not make it the last conversation.
         app.send(&alice, c1, "c").await;
         let mut goals = Vec::new();
@@ -699,14 +872,14 @@ on_both!(
         create_entry(&app, &bob, json!({ "content": "bob" })).await;
 
         let before = app.statement_count();
-        let data = app.ok(&alice, q, json!({})).await;
+        let data = app.ok(&alice, STATISTICS, json!({})).await;
         // ensure-user lookup, the statistics.
         assert_eq!(app.statement_count() - before, 2);
         assert_eq!(
             data["viewer"]["statistics"],
             json!({"totalConversations": 2, "totalMessages": 4, "activeGoals": 2, "completedGoals": 1, "journalEntries": 3, "lastConversationAt": c2["createdAt"]})
         );
-        let data = app.ok(&bob, q, json!({})).await;
+        let data = app.ok(&bob, STATISTICS, json!({})).await;
         assert_eq!(data["viewer"]["statistics"]["totalConversations"], json!(1));
         assert_eq!(data["viewer"]["statistics"]["totalMessages"], json!(1));
         assert_eq!(data["viewer"]["statistics"]["activeGoals"], json!(1));
@@ -733,28 +906,37 @@ on_both!(
                 format!("{kind}:{}", uuid(&row["id"]))
             );
         }
-        let q = "query($n: ID!) { node(nodeId: $n) { nodeId __typename ... on Goal { id title } ... on JournalEntry { id content } } }";
-        let data = app.ok(&alice, q, json!({ "n": goal["nodeId"] })).await;
+        let data = app
+            .ok(&alice, GOAL_OR_ENTRY_NODE, json!({ "n": goal["nodeId"] }))
+            .await;
         assert_eq!(
             data["node"],
             json!({"nodeId": goal["nodeId"], "__typename": "Goal", "id": goal["id"], "title": "Meditate"})
         );
-        let data = app.ok(&alice, q, json!({ "n": entry["nodeId"] })).await;
+        let data = app
+            .ok(&alice, GOAL_OR_ENTRY_NODE, json!({ "n": entry["nodeId"] }))
+            .await;
         assert_eq!(
             data["node"],
             json!({"nodeId": entry["nodeId"], "__typename": "JournalEntry", "id": entry["id"], "content": "Dear diary"})
         );
         for node_id in [&goal["nodeId"], &entry["nodeId"]] {
-            let data = app.ok(&bob, q, json!({ "n": node_id })).await;
+            let data = app
+                .ok(&bob, GOAL_OR_ENTRY_NODE, json!({ "n": node_id }))
+                .await;
             assert_eq!(data["node"], json!(null));
-            let data = app.post(None, q, json!({ "n": node_id })).await;
+            let data = app
+                .post(None, GOAL_OR_ENTRY_NODE, json!({ "n": node_id }))
+                .await;
             assert_eq!(data.data()["node"], json!(null));
         }
         // Node ids differ across types: a goal's id under the journal's kind finds nothing.
         use base64::Engine;
         let as_entry = base64::engine::general_purpose::STANDARD
             .encode(format!("JournalEntry:{}", goal["id"].as_str().unwrap()));
-        let data = app.ok(&alice, q, json!({ "n": as_entry })).await;
+        let data = app
+            .ok(&alice, GOAL_OR_ENTRY_NODE, json!({ "n": as_entry }))
+            .await;
         assert_eq!(data["node"], json!(null));
     }
 );
@@ -773,18 +955,13 @@ on_both!(
             json!({ "content": "Alice's secret", "tags": ["t"] }),
         )
         .await;
-        app.ok(
-            &alice,
-            "mutation { recordProgress(metricType: \"calm\", value: 5) { id } }",
-            json!({}),
-        )
-        .await;
+        app.ok(&alice, RECORD_CALM_FIVE, json!({})).await;
 
         // Bob: lookups are null, lists hold only his own rows, changes are NOT_FOUND.
         let data = app
             .ok(
                 &bob,
-                "query($g: UUID!, $j: UUID!) { goal(id: $g) { id } journalEntry(id: $j) { id } viewer { goals { totalCount } journalEntries(filter: {tag: \"t\"}) { totalCount } progressMetrics { value } statistics { activeGoals journalEntries } } }",
+                GOAL_ENTRY_AND_VIEWER_TOTALS,
                 json!({ "g": goal["id"], "j": entry["id"] }),
             )
             .await;
@@ -793,25 +970,19 @@ on_both!(
             json!({"goal": null, "journalEntry": null, "viewer": {"goals": {"totalCount": 0}, "journalEntries": {"totalCount": 0}, "progressMetrics": [], "statistics": {"activeGoals": 0, "journalEntries": 0}}})
         );
         let attacks = [
-            ("mutation($id: UUID!) { updateGoal(id: $id, input: {title: \"mine\"}) { id } }", &goal["id"]),
-            ("mutation($id: UUID!) { updateGoal(id: $id, input: {progress: 500}) { id } }", &goal["id"]),
-            ("mutation($id: UUID!) { deleteGoal(id: $id) }", &goal["id"]),
-            ("mutation($id: UUID!) { updateJournalEntry(id: $id, input: {content: \"mine\"}) { id } }", &entry["id"]),
-            ("mutation($id: UUID!) { updateJournalEntry(id: $id, input: {content: null}) { id } }", &entry["id"]),
-            ("mutation($id: UUID!) { deleteJournalEntry(id: $id) }", &entry["id"]),
+            (RENAME_GOAL, &goal["id"]),
+            (SET_GOAL_PROGRESS_500, &goal["id"]),
+            (DELETE_GOAL, &goal["id"]),
+            (REWRITE_ENTRY, &entry["id"]),
+            (CLEAR_ENTRY_CONTENT, &entry["id"]),
+            (DELETE_ENTRY, &entry["id"]),
         ];
         for (mutation, id) in attacks {
             let reply = app.as_user(&bob, mutation, json!({ "id": id })).await;
             assert_eq!(reply.code(), "NOT_FOUND", "{mutation}");
         }
         // Bob's metric of the same type is his own row.
-        let data = app
-            .ok(
-                &bob,
-                "mutation { incrementProgress(metricType: \"calm\", by: 2) { value } }",
-                json!({}),
-            )
-            .await;
+        let data = app.ok(&bob, INCREMENT_CALM_BY_TWO, json!({})).await;
         assert_eq!(data["incrementProgress"]["value"], json!(2.0));
 
         // The anonymous: lookups null, no viewer, writes need a user.
@@ -819,7 +990,7 @@ on_both!(
             let reply = app
                 .post(
                     token,
-                    "query($g: UUID!, $j: UUID!) { goal(id: $g) { id } journalEntry(id: $j) { id } viewer { id } }",
+                    GOAL_ENTRY_AND_VIEWER,
                     json!({ "g": goal["id"], "j": entry["id"] }),
                 )
                 .await;
@@ -828,10 +999,10 @@ on_both!(
                 &json!({"goal": null, "journalEntry": null, "viewer": null})
             );
             for mutation in [
-                "mutation { createGoal(input: {title: \"x\"}) { id } }",
-                "mutation { createJournalEntry(input: {content: \"x\"}) { id } }",
-                "mutation { recordProgress(metricType: \"calm\", value: 1) { id } }",
-                "mutation { incrementProgress(metricType: \"calm\") { id } }",
+                CREATE_GOAL_X,
+                CREATE_ENTRY_X,
+                RECORD_CALM_ONE,
+                INCREMENT_CALM,
             ] {
                 let reply = app.post(token, mutation, json!({})).await;
                 assert_eq!(reply.code(), "UNAUTHENTICATED", "{mutation}");
@@ -846,7 +1017,7 @@ on_both!(
         let reply = app
             .post(
                 Some(&service),
-                "query($g: UUID!, $j: UUID!, $n: ID!) { goal(id: $g) { title } journalEntry(id: $j) { content } node(nodeId: $n) { nodeId } }",
+                GOAL_ENTRY_AND_NODE,
                 json!({ "g": goal["id"], "j": entry["id"], "n": goal["nodeId"] }),
             )
             .await;
@@ -854,11 +1025,7 @@ on_both!(
             reply.data(),
             &json!({"goal": {"title": "Alice's goal"}, "journalEntry": {"content": "Alice's secret"}, "node": {"nodeId": goal["nodeId"]}})
         );
-        for mutation in [
-            "mutation { createGoal(input: {title: \"x\"}) { id } }",
-            "mutation { createJournalEntry(input: {content: \"x\"}) { id } }",
-            "mutation { incrementProgress(metricType: \"calm\") { id } }",
-        ] {
+        for mutation in [CREATE_GOAL_X, CREATE_ENTRY_X, INCREMENT_CALM] {
             let reply = app.post(Some(&service), mutation, json!({})).await;
             assert_eq!(reply.code(), "FORBIDDEN", "{mutation}");
         }
@@ -867,7 +1034,7 @@ on_both!(
         let data = app
             .ok(
                 &alice,
-                "query($g: UUID!, $j: UUID!) { goal(id: $g) { title progress } journalEntry(id: $j) { content } viewer { progressMetrics { metricType value } } }",
+                GOAL_ENTRY_AND_METRICS,
                 json!({ "g": goal["id"], "j": entry["id"] }),
             )
             .await;
@@ -888,32 +1055,17 @@ on_both!(
         for user in [&alice, &bob] {
             create_goal(&app, user, json!({ "title": "g" })).await;
             create_entry(&app, user, json!({ "content": "j" })).await;
-            app.ok(
-                user,
-                "mutation { incrementProgress(metricType: \"m\") { id } }",
-                json!({}),
-            )
-            .await;
-            app.ok(
-                user,
-                "mutation { recordSiteVisit(input: {path: \"/home\"}) }",
-                json!({}),
-            )
-            .await;
+            app.ok(user, INCREMENT_M, json!({})).await;
+            app.ok(user, RECORD_HOME_VISIT, json!({})).await;
             let reply = app
                 .post(
                     Some(&service),
-                    "mutation($u: UUID!) { grantCredits(input: {userId: $u, amount: 10, idempotencyKey: \"welcome\"}) { id } }",
+                    GRANT_WELCOME_CREDITS,
                     json!({ "u": user.id }),
                 )
                 .await;
             reply.data();
-            app.ok(
-                user,
-                "mutation { spendCredits(input: {amount: 3, idempotencyKey: \"s1\"}) { id } }",
-                json!({}),
-            )
-            .await;
+            app.ok(user, SPEND_THREE_CREDITS, json!({})).await;
         }
         let counts = |id: uuid::Uuid| {
             let db = app.db.clone();
@@ -953,20 +1105,12 @@ on_both!(
             }
         };
         assert_eq!(counts(alice.id).await, vec![1, 1, 1, 1, 2, 1]);
-        let data = app
-            .ok(&alice, "mutation { deleteAccount }", json!({}))
-            .await;
+        let data = app.ok(&alice, DELETE_ACCOUNT, json!({})).await;
         assert_eq!(uuid(&data["deleteAccount"]), alice.id);
         assert_eq!(counts(alice.id).await, vec![0, 0, 0, 0, 0, 0]);
         assert_eq!(counts(bob.id).await, vec![1, 1, 1, 1, 2, 1]);
         // The same token later starts a fresh account with an empty ledger.
-        let data = app
-            .ok(
-                &alice,
-                "{ viewer { goals { totalCount } journalEntries { totalCount } progressMetrics { id } credits { balance transactions { totalCount } } } }",
-                json!({}),
-            )
-            .await;
+        let data = app.ok(&alice, VIEWER_WELLNESS_COUNTS, json!({})).await;
         assert_eq!(
             data["viewer"],
             json!({"goals": {"totalCount": 0}, "journalEntries": {"totalCount": 0}, "progressMetrics": [], "credits": {"balance": 0, "transactions": {"totalCount": 0}}})

@@ -3,23 +3,120 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::documents::{DELETE_ACCOUNT, DELETE_PROJECT_PERMANENTLY, SOFT_DELETE_PROJECT};
 use crate::harness::{self, uuid, TestApp, User};
 use crate::on_both;
 
+const WRITE_NOTES_V1: &str = r#"
+    mutation {
+        writeWorkspaceFile(input: {
+            path: "notes.md",
+            content: "v1",
+            mimeType: "text/markdown",
+            metadata: {v: 1}
+        }) { id createdAt updatedAt }
+    }
+"#;
+
+const WRITE_NOTES_V2: &str = r#"
+    mutation {
+        writeWorkspaceFile(input: {path: "notes.md", content: "version two"}) {
+            id content sizeBytes mimeType metadata createdAt updatedAt
+        }
+    }
+"#;
+
+const NODE_ID: &str = "query($n: ID!) { node(nodeId: $n) { nodeId } }";
+
+const FILE_NODE: &str = r#"
+    query($n: ID!) {
+        node(nodeId: $n) { ... on WorkspaceFile { path content } }
+    }
+"#;
+
+const FILE_NODE_TYPENAME: &str = r#"
+    query($n: ID!) {
+        node(nodeId: $n) { __typename ... on WorkspaceFile { path } }
+    }
+"#;
+
+const CREATE_TASK_P: &str = r#"mutation { createTask(input: {prompt: "p"}) { id nodeId } }"#;
+
+const APPEND_LOG_M: &str = r#"
+    mutation($id: UUID!) {
+        appendTaskLog(id: $id, input: {message: "m"}) { id }
+    }
+"#;
+
+const WRITE_NESTED_FILE: &str = r#"
+    mutation {
+        writeWorkspaceFile(input: {path: "a/b.txt", content: "x"}) { nodeId }
+    }
+"#;
+
+const TASK_AND_NODES: &str = r#"
+    query($t: UUID!, $tn: ID!, $f: ID!) {
+        task(id: $t) { id }
+        tn: node(nodeId: $tn) { nodeId }
+        f: node(nodeId: $f) { nodeId }
+    }
+"#;
+
+const CREATE_ALICE_TASK: &str = r#"mutation { createTask(input: {prompt: "alice task"}) { id } }"#;
+
+const APPEND_ALICE_LOG: &str = r#"
+    mutation($id: UUID!) {
+        appendTaskLog(id: $id, input: {message: "alice line"}) { id }
+    }
+"#;
+
+const READ_TASK_PROGRESS: &str = "query($id: UUID!) { task(id: $id) { progress prompt } }";
+
 const FIELDS: &str = "id nodeId projectId path name parentPath isDirectory mimeType sizeBytes content metadata createdAt updatedAt";
 
-const WRITE: &str = "mutation($i: WriteWorkspaceFileInput!) { writeWorkspaceFile(input: $i) { id path name parentPath isDirectory sizeBytes content projectId } }";
-const MKDIR: &str = "mutation($p: String!, $proj: UUID) { createWorkspaceDirectory(path: $p, projectId: $proj) { id path name parentPath isDirectory sizeBytes content projectId } }";
-const MOVE: &str = "mutation($f: String!, $t: String!) { moveWorkspaceFile(from: $f, to: $t) { id path name parentPath isDirectory content } }";
-const DELETE: &str =
-    "mutation($p: String!, $r: Boolean) { deleteWorkspaceFile(path: $p, recursive: $r) }";
-const GET: &str = "query($p: String!) { viewer { workspaceFile(path: $p) { id path name parentPath isDirectory sizeBytes content mimeType metadata projectId } } }";
-const LIST: &str = "query($p: String, $proj: UUID) { viewer { workspaceFiles(parentPath: $p, projectId: $proj) { path name isDirectory } } }";
+const WRITE_FILE: &str = r#"
+    mutation($i: WriteWorkspaceFileInput!) {
+        writeWorkspaceFile(input: $i) {
+            id path name parentPath isDirectory sizeBytes content projectId
+        }
+    }
+"#;
+const CREATE_DIRECTORY: &str = r#"
+    mutation($p: String!, $proj: UUID) {
+        createWorkspaceDirectory(path: $p, projectId: $proj) {
+            id path name parentPath isDirectory sizeBytes content projectId
+        }
+    }
+"#;
+const MOVE_FILE: &str = r#"
+    mutation($f: String!, $t: String!) {
+        moveWorkspaceFile(from: $f, to: $t) { id path name parentPath isDirectory content }
+    }
+"#;
+const DELETE_FILE: &str = r#"
+    mutation($p: String!, $r: Boolean) {
+        deleteWorkspaceFile(path: $p, recursive: $r)
+    }
+"#;
+const READ_FILE: &str = r#"
+    query($p: String!) {
+        viewer {
+            workspaceFile(path: $p) {
+                id path name parentPath isDirectory sizeBytes content mimeType metadata projectId
+            }
+        }
+    }
+"#;
+const LIST_FILES: &str = r#"
+    query($p: String, $proj: UUID) {
+        viewer { workspaceFiles(parentPath: $p, projectId: $proj) { path name isDirectory } }
+    }
+"#;
 
 async fn write(app: &TestApp, user: &User, path: &str, content: &str) -> Value {
     app.ok(
         user,
-        WRITE,
+        WRITE_FILE,
         json!({ "i": { "path": path, "content": content } }),
     )
     .await["writeWorkspaceFile"]
@@ -27,12 +124,12 @@ async fn write(app: &TestApp, user: &User, path: &str, content: &str) -> Value {
 }
 
 async fn get(app: &TestApp, user: &User, path: &str) -> Value {
-    app.ok(user, GET, json!({ "p": path })).await["viewer"]["workspaceFile"].clone()
+    app.ok(user, READ_FILE, json!({ "p": path })).await["viewer"]["workspaceFile"].clone()
 }
 
 /// (path, isDirectory) of the entries under `parent`, in the listing's order.
 async fn list(app: &TestApp, user: &User, parent: Option<&str>) -> Vec<(String, bool)> {
-    let data = app.ok(user, LIST, json!({ "p": parent })).await;
+    let data = app.ok(user, LIST_FILES, json!({ "p": parent })).await;
     data["viewer"]["workspaceFiles"]
         .as_array()
         .unwrap()
@@ -115,7 +212,8 @@ on_both!(
         write(&app, &alice, "a.txt", "a").await;
         write(&app, &alice, "Zeta/x", "x").await;
         write(&app, &alice, "docs/guide.md", "g").await;
-        app.ok(&alice, MKDIR, json!({ "p": "assets" })).await;
+        app.ok(&alice, CREATE_DIRECTORY, json!({ "p": "assets" }))
+            .await;
         assert_eq!(
             list(&app, &alice, None).await,
             entries(&[
@@ -145,22 +243,8 @@ on_both!(
     writing_again_replaces_the_file_in_place,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let first = app
-            .ok(
-                &alice,
-                "mutation { writeWorkspaceFile(input: {path: \"notes.md\", content: \"v1\", mimeType: \"text/markdown\", metadata: {v: 1}}) { id createdAt updatedAt } }",
-                json!({}),
-            )
-            .await["writeWorkspaceFile"]
-            .clone();
-        let second = app
-            .ok(
-                &alice,
-                "mutation { writeWorkspaceFile(input: {path: \"notes.md\", content: \"version two\"}) { id content sizeBytes mimeType metadata createdAt updatedAt } }",
-                json!({}),
-            )
-            .await["writeWorkspaceFile"]
-            .clone();
+        let first = app.ok(&alice, WRITE_NOTES_V1, json!({})).await["writeWorkspaceFile"].clone();
+        let second = app.ok(&alice, WRITE_NOTES_V2, json!({})).await["writeWorkspaceFile"].clone();
         assert_eq!(second["id"], first["id"]);
         assert_eq!(second["createdAt"], first["createdAt"]);
         assert_ne!(second["updatedAt"], first["updatedAt"]);
@@ -177,7 +261,9 @@ on_both!(
     directories_and_files_do_not_stand_in_for_each_other,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let dir = app.ok(&alice, MKDIR, json!({ "p": "a/b/c" })).await["createWorkspaceDirectory"]
+        let dir = app
+            .ok(&alice, CREATE_DIRECTORY, json!({ "p": "a/b/c" }))
+            .await["createWorkspaceDirectory"]
             .clone();
         assert_eq!(dir["isDirectory"], json!(true));
         assert_eq!(dir["name"], json!("c"));
@@ -186,25 +272,31 @@ on_both!(
         assert_eq!(dir["sizeBytes"], json!(0));
         assert_eq!(all_paths(&app, &alice).await, vec!["a", "a/b", "a/b/c"]);
         // Creating an existing directory returns it.
-        let again = app.ok(&alice, MKDIR, json!({ "p": "a/b/c/" })).await
-            ["createWorkspaceDirectory"]
+        let again = app
+            .ok(&alice, CREATE_DIRECTORY, json!({ "p": "a/b/c/" }))
+            .await["createWorkspaceDirectory"]
             .clone();
         assert_eq!(again["id"], dir["id"]);
-        let parent =
-            app.ok(&alice, MKDIR, json!({ "p": "a/b" })).await["createWorkspaceDirectory"].clone();
+        let parent = app
+            .ok(&alice, CREATE_DIRECTORY, json!({ "p": "a/b" }))
+            .await["createWorkspaceDirectory"]
+            .clone();
         assert_eq!(parent["path"], json!("a/b"));
 
         write(&app, &alice, "a/file.txt", "f").await;
         for (query, vars) in [
             // A file where a directory is wanted ...
-            (MKDIR, json!({ "p": "a/file.txt" })),
-            (MKDIR, json!({ "p": "a/file.txt/sub" })),
+            (CREATE_DIRECTORY, json!({ "p": "a/file.txt" })),
+            (CREATE_DIRECTORY, json!({ "p": "a/file.txt/sub" })),
             (
-                WRITE,
+                WRITE_FILE,
                 json!({ "i": { "path": "a/file.txt/inner.txt", "content": "x" } }),
             ),
             // ... and a directory where a file is wanted.
-            (WRITE, json!({ "i": { "path": "a/b", "content": "x" } })),
+            (
+                WRITE_FILE,
+                json!({ "i": { "path": "a/b", "content": "x" } }),
+            ),
         ] {
             let reply = app.as_user(&alice, query, vars.clone()).await;
             assert_eq!(reply.code(), "CONFLICT", "{vars}");
@@ -232,7 +324,7 @@ on_both!(
         let moved = app
             .ok(
                 &alice,
-                MOVE,
+                MOVE_FILE,
                 json!({ "f": "src/main.ts", "t": "app/entry/main.ts" }),
             )
             .await["moveWorkspaceFile"]
@@ -248,7 +340,7 @@ on_both!(
 
         // A directory with everything beneath it.
         let moved = app
-            .ok(&alice, MOVE, json!({ "f": "src", "t": "app/source" }))
+            .ok(&alice, MOVE_FILE, json!({ "f": "src", "t": "app/source" }))
             .await["moveWorkspaceFile"]
             .clone();
         assert_eq!(moved["path"], json!("app/source"));
@@ -294,7 +386,7 @@ on_both!(
             ("src2", "app", "CONFLICT"),
         ] {
             let reply = app
-                .as_user(&alice, MOVE, json!({ "f": from, "t": to }))
+                .as_user(&alice, MOVE_FILE, json!({ "f": from, "t": to }))
                 .await;
             assert_eq!(reply.code(), code, "{from} -> {to}");
         }
@@ -304,7 +396,7 @@ on_both!(
         );
         // A directory may move beneath a sibling whose name it prefixes.
         let moved = app
-            .ok(&alice, MOVE, json!({ "f": "src2", "t": "src2x/src2" }))
+            .ok(&alice, MOVE_FILE, json!({ "f": "src2", "t": "src2x/src2" }))
             .await["moveWorkspaceFile"]
             .clone();
         assert_eq!(moved["path"], json!("src2x/src2"));
@@ -322,24 +414,27 @@ on_both!(deletes_count_what_they_remove, |app: TestApp| async move {
     write(&app, &alice, "p/q/r/c.txt", "c").await;
     write(&app, &alice, "pq/keep.txt", "k").await;
     write(&app, &alice, "P/keep.txt", "k").await;
-    app.ok(&alice, MKDIR, json!({ "p": "empty" })).await;
+    app.ok(&alice, CREATE_DIRECTORY, json!({ "p": "empty" }))
+        .await;
 
-    let reply = app.as_user(&alice, DELETE, json!({ "p": "p" })).await;
+    let reply = app.as_user(&alice, DELETE_FILE, json!({ "p": "p" })).await;
     assert_eq!(
         reply.code(),
         "CONFLICT",
         "a non-empty directory needs recursive"
     );
     let reply = app
-        .as_user(&alice, DELETE, json!({ "p": "p", "r": false }))
+        .as_user(&alice, DELETE_FILE, json!({ "p": "p", "r": false }))
         .await;
     assert_eq!(reply.code(), "CONFLICT");
-    let data = app.ok(&alice, DELETE, json!({ "p": "p/a.txt" })).await;
+    let data = app.ok(&alice, DELETE_FILE, json!({ "p": "p/a.txt" })).await;
     assert_eq!(data["deleteWorkspaceFile"], json!(1));
-    let data = app.ok(&alice, DELETE, json!({ "p": "empty" })).await;
+    let data = app.ok(&alice, DELETE_FILE, json!({ "p": "empty" })).await;
     assert_eq!(data["deleteWorkspaceFile"], json!(1));
     // p, p/q, p/q/b.txt, p/q/r, p/q/r/c.txt
-    let data = app.ok(&alice, DELETE, json!({ "p": "p", "r": true })).await;
+    let data = app
+        .ok(&alice, DELETE_FILE, json!({ "p": "p", "r": true }))
+        .await;
     assert_eq!(data["deleteWorkspaceFile"], json!(5));
     assert_eq!(
         all_paths(&app, &alice).await,
@@ -347,7 +442,7 @@ on_both!(deletes_count_what_they_remove, |app: TestApp| async move {
         "siblings sharing a prefix, or differing in case, stay"
     );
     let data = app
-        .ok(&alice, DELETE, json!({ "p": "P/keep.txt", "r": true }))
+        .ok(&alice, DELETE_FILE, json!({ "p": "P/keep.txt", "r": true }))
         .await;
     assert_eq!(data["deleteWorkspaceFile"], json!(1), "recursive on a file");
     for (path, code) in [
@@ -356,7 +451,7 @@ on_both!(deletes_count_what_they_remove, |app: TestApp| async move {
         ("a//b", "BAD_USER_INPUT"),
     ] {
         let reply = app
-            .as_user(&alice, DELETE, json!({ "p": path, "r": true }))
+            .as_user(&alice, DELETE_FILE, json!({ "p": path, "r": true }))
             .await;
         assert_eq!(reply.code(), code, "{path}");
     }
@@ -386,13 +481,13 @@ on_both!(
         ];
         for path in bad {
             for (query, vars) in [
-                (WRITE, json!({ "i": { "path": path, "content": "x" } })),
-                (MKDIR, json!({ "p": path })),
-                (MOVE, json!({ "f": "ok/file.txt", "t": path })),
-                (MOVE, json!({ "f": path, "t": "ok/other.txt" })),
-                (DELETE, json!({ "p": path, "r": true })),
-                (GET, json!({ "p": path })),
-                (LIST, json!({ "p": path })),
+                (WRITE_FILE, json!({ "i": { "path": path, "content": "x" } })),
+                (CREATE_DIRECTORY, json!({ "p": path })),
+                (MOVE_FILE, json!({ "f": "ok/file.txt", "t": path })),
+                (MOVE_FILE, json!({ "f": path, "t": "ok/other.txt" })),
+                (DELETE_FILE, json!({ "p": path, "r": true })),
+                (READ_FILE, json!({ "p": path })),
+                (LIST_FILES, json!({ "p": path })),
             ] {
                 let reply = app.as_user(&alice, query, vars).await;
                 assert_eq!(reply.code(), "BAD_USER_INPUT", "{path:?} in {query}");
@@ -410,7 +505,7 @@ on_both!(
         let reply = app
             .as_user(
                 &alice,
-                MOVE,
+                MOVE_FILE,
                 json!({ "f": "abcdefghi", "t": "longer-name/abcdefghi" }),
             )
             .await;
@@ -442,7 +537,7 @@ async fn content_is_limited_to_one_mebibyte() {
         let reply = app
             .as_user(
                 &alice,
-                WRITE,
+                WRITE_FILE,
                 json!({ "i": { "path": "big.txt", "content": format!("{exact}!") } }),
             )
             .await;
@@ -467,7 +562,7 @@ on_both!(
         let f = app
             .ok(
                 &alice,
-                WRITE,
+                WRITE_FILE,
                 json!({ "i": { "path": "web/index.html", "content": "<p>", "projectId": mine } }),
             )
             .await["writeWorkspaceFile"]
@@ -480,13 +575,17 @@ on_both!(
         );
         app.ok(
             &alice,
-            WRITE,
+            WRITE_FILE,
             json!({ "i": { "path": "web/other.html", "content": "o", "projectId": other } }),
         )
         .await;
         write(&app, &alice, "web/plain.html", "p").await;
         let d = app
-            .ok(&alice, MKDIR, json!({ "p": "web/assets", "proj": mine }))
+            .ok(
+                &alice,
+                CREATE_DIRECTORY,
+                json!({ "p": "web/assets", "proj": mine }),
+            )
             .await["createWorkspaceDirectory"]
             .clone();
         assert_eq!(uuid(&d["projectId"]), mine);
@@ -494,7 +593,7 @@ on_both!(
         let f = app
             .ok(
                 &alice,
-                WRITE,
+                WRITE_FILE,
                 json!({ "i": { "path": "fork.md", "content": "f", "projectId": bobs_public } }),
             )
             .await["writeWorkspaceFile"]
@@ -502,7 +601,7 @@ on_both!(
         assert_eq!(uuid(&f["projectId"]), bobs_public);
 
         let data = app
-            .ok(&alice, LIST, json!({ "p": "web", "proj": mine }))
+            .ok(&alice, LIST_FILES, json!({ "p": "web", "proj": mine }))
             .await;
         assert_eq!(
             data["viewer"]["workspaceFiles"],
@@ -512,7 +611,7 @@ on_both!(
             ])
         );
         let data = app
-            .ok(&alice, LIST, json!({ "p": "web", "proj": other }))
+            .ok(&alice, LIST_FILES, json!({ "p": "web", "proj": other }))
             .await;
         assert_eq!(
             data["viewer"]["workspaceFiles"].as_array().unwrap().len(),
@@ -530,7 +629,7 @@ on_both!(
         let f = app
             .ok(
                 &alice,
-                WRITE,
+                WRITE_FILE,
                 json!({ "i": { "path": "web/plain.html", "content": "p2", "projectId": other } }),
             )
             .await["writeWorkspaceFile"]
@@ -542,42 +641,34 @@ on_both!(
         for project in [bobs_private, Uuid::new_v4()] {
             for (query, vars) in [
                 (
-                    WRITE,
+                    WRITE_FILE,
                     json!({ "i": { "path": "x.txt", "content": "x", "projectId": project } }),
                 ),
                 (
-                    WRITE,
+                    WRITE_FILE,
                     json!({ "i": { "path": "/bad", "content": "x", "projectId": project } }),
                 ),
-                (MKDIR, json!({ "p": "x", "proj": project })),
-                (LIST, json!({ "proj": project })),
+                (CREATE_DIRECTORY, json!({ "p": "x", "proj": project })),
+                (LIST_FILES, json!({ "proj": project })),
             ] {
                 let reply = app.as_user(&alice, query, vars).await;
                 assert_eq!(reply.code(), "NOT_FOUND", "{query}");
             }
         }
         // A DELETED project is read-only: nothing new is labelled with it.
-        app.ok(
-            &alice,
-            "mutation($id: UUID!) { deleteProject(id: $id) }",
-            json!({ "id": other }),
-        )
-        .await;
+        app.ok(&alice, SOFT_DELETE_PROJECT, json!({ "id": other }))
+            .await;
         let reply = app
             .as_user(
                 &alice,
-                WRITE,
+                WRITE_FILE,
                 json!({ "i": { "path": "late.txt", "content": "x", "projectId": other } }),
             )
             .await;
         assert_eq!(reply.code(), "CONFLICT");
         // Deleting a project for good keeps the files and drops the label.
-        app.ok(
-            &alice,
-            "mutation($id: UUID!) { deleteProject(id: $id, permanent: true) }",
-            json!({ "id": mine }),
-        )
-        .await;
+        app.ok(&alice, DELETE_PROJECT_PERMANENTLY, json!({ "id": mine }))
+            .await;
         let index = get(&app, &alice, "web/index.html").await;
         assert_eq!(index["content"], json!("<p>"));
         assert_eq!(index["projectId"], json!(null));
@@ -597,7 +688,7 @@ on_both!(
             async move {
                 app.as_user(
                     alice,
-                    WRITE,
+                    WRITE_FILE,
                     json!({ "i": { "path": "race/new.txt", "content": format!("writer {i}") } }),
                 )
                 .await
@@ -624,7 +715,7 @@ on_both!(
             let app = &app;
             let alice = &alice;
             async move {
-                app.as_user(alice, MKDIR, json!({ "p": "dirs/one/two" }))
+                app.as_user(alice, CREATE_DIRECTORY, json!({ "p": "dirs/one/two" }))
                     .await
             }
         });
@@ -656,7 +747,7 @@ on_both!(
             async move {
                 app.as_user(
                     alice,
-                    MOVE,
+                    MOVE_FILE,
                     json!({ "f": format!("movers/m{i}.txt"), "t": "target/won.txt" }),
                 )
                 .await
@@ -691,7 +782,7 @@ on_both!(
                 async move {
                     app.as_user(
                         alice,
-                        WRITE,
+                        WRITE_FILE,
                         json!({ "i": { "path": format!("tree/a{}/b/f{i}.txt", i % 3), "content": "x" } }),
                     )
                     .await
@@ -701,7 +792,7 @@ on_both!(
                 let app = &app;
                 let alice = &alice;
                 async move {
-                    app.as_user(alice, DELETE, json!({ "p": "tree", "r": true }))
+                    app.as_user(alice, DELETE_FILE, json!({ "p": "tree", "r": true }))
                         .await
                 }
             });
@@ -769,20 +860,19 @@ on_both!(
         assert!(list(&app, &bob, None).await.is_empty());
         assert!(list(&app, &bob, Some("private")).await.is_empty());
         let data = app
-            .ok(
-                &bob,
-                "query($n: ID!) { node(nodeId: $n) { nodeId } }",
-                json!({ "n": secret["nodeId"] }),
-            )
+            .ok(&bob, NODE_ID, json!({ "n": secret["nodeId"] }))
             .await;
         assert_eq!(data["node"], json!(null));
 
         // Mutations on A's paths are NOT_FOUND for B: B's paths are B's own.
         for (query, vars) in [
-            (MOVE, json!({ "f": "private/keys.txt", "t": "stolen.txt" })),
-            (MOVE, json!({ "f": "private", "t": "stolen" })),
-            (DELETE, json!({ "p": "private/keys.txt" })),
-            (DELETE, json!({ "p": "private", "r": true })),
+            (
+                MOVE_FILE,
+                json!({ "f": "private/keys.txt", "t": "stolen.txt" }),
+            ),
+            (MOVE_FILE, json!({ "f": "private", "t": "stolen" })),
+            (DELETE_FILE, json!({ "p": "private/keys.txt" })),
+            (DELETE_FILE, json!({ "p": "private", "r": true })),
         ] {
             let reply = app.as_user(&bob, query, vars).await;
             assert_eq!(reply.code(), "NOT_FOUND", "{query}");
@@ -790,11 +880,13 @@ on_both!(
         // Writing the same path makes B's own file; A's is untouched.
         let mine = write(&app, &bob, "private/keys.txt", "bob's").await;
         assert_ne!(mine["id"], secret["id"]);
-        let dir = app.ok(&bob, MKDIR, json!({ "p": "private" })).await["createWorkspaceDirectory"]
+        let dir = app
+            .ok(&bob, CREATE_DIRECTORY, json!({ "p": "private" }))
+            .await["createWorkspaceDirectory"]
             .clone();
         assert_eq!(dir["isDirectory"], json!(true));
         let data = app
-            .ok(&bob, DELETE, json!({ "p": "private", "r": true }))
+            .ok(&bob, DELETE_FILE, json!({ "p": "private", "r": true }))
             .await;
         assert_eq!(data["deleteWorkspaceFile"], json!(2));
 
@@ -803,26 +895,22 @@ on_both!(
         for token in [None, Some(anon.as_str())] {
             for (query, vars) in [
                 (
-                    WRITE,
+                    WRITE_FILE,
                     json!({ "i": { "path": "private/keys.txt", "content": "x" } }),
                 ),
-                (MKDIR, json!({ "p": "private" })),
-                (MOVE, json!({ "f": "private/keys.txt", "t": "x" })),
-                (DELETE, json!({ "p": "private", "r": true })),
+                (CREATE_DIRECTORY, json!({ "p": "private" })),
+                (MOVE_FILE, json!({ "f": "private/keys.txt", "t": "x" })),
+                (DELETE_FILE, json!({ "p": "private", "r": true })),
             ] {
                 let reply = app.post(token, query, vars).await;
                 assert_eq!(reply.code(), "UNAUTHENTICATED", "{query}");
             }
             let reply = app
-                .post(token, GET, json!({ "p": "private/keys.txt" }))
+                .post(token, READ_FILE, json!({ "p": "private/keys.txt" }))
                 .await;
             assert_eq!(reply.data()["viewer"], json!(null));
             let reply = app
-                .post(
-                    token,
-                    "query($n: ID!) { node(nodeId: $n) { nodeId } }",
-                    json!({ "n": secret["nodeId"] }),
-                )
+                .post(token, NODE_ID, json!({ "n": secret["nodeId"] }))
                 .await;
             assert_eq!(reply.data()["node"], json!(null));
         }
@@ -830,20 +918,19 @@ on_both!(
         // The service role has no tree of its own: FORBIDDEN; it reads entries by node id.
         let service = harness::service_token();
         for (query, vars) in [
-            (WRITE, json!({ "i": { "path": "svc.txt", "content": "x" } })),
-            (MKDIR, json!({ "p": "svc" })),
-            (MOVE, json!({ "f": "private/keys.txt", "t": "x" })),
-            (DELETE, json!({ "p": "private", "r": true })),
+            (
+                WRITE_FILE,
+                json!({ "i": { "path": "svc.txt", "content": "x" } }),
+            ),
+            (CREATE_DIRECTORY, json!({ "p": "svc" })),
+            (MOVE_FILE, json!({ "f": "private/keys.txt", "t": "x" })),
+            (DELETE_FILE, json!({ "p": "private", "r": true })),
         ] {
             let reply = app.post(Some(&service), query, vars).await;
             assert_eq!(reply.code(), "FORBIDDEN", "{query}");
         }
         let reply = app
-            .post(
-                Some(&service),
-                "query($n: ID!) { node(nodeId: $n) { ... on WorkspaceFile { path content } } }",
-                json!({ "n": secret["nodeId"] }),
-            )
+            .post(Some(&service), FILE_NODE, json!({ "n": secret["nodeId"] }))
             .await;
         assert_eq!(
             reply.data()["node"],
@@ -856,11 +943,7 @@ on_both!(
         assert_eq!(after["id"], secret["id"]);
         assert_eq!(after["content"], json!("alice secret"));
         let data = app
-            .ok(
-                &alice,
-                "query($n: ID!) { node(nodeId: $n) { __typename ... on WorkspaceFile { path } } }",
-                json!({ "n": secret["nodeId"] }),
-            )
+            .ok(&alice, FILE_NODE_TYPENAME, json!({ "n": secret["nodeId"] }))
             .await;
         assert_eq!(
             data["node"],
@@ -874,32 +957,17 @@ on_both!(
     |app: TestApp| async move {
         let alice = harness::user("alice");
         let bob = harness::user("bob");
-        let task = app
-            .ok(
-                &alice,
-                "mutation { createTask(input: {prompt: \"p\"}) { id nodeId } }",
-                json!({}),
-            )
-            .await["createTask"]
-            .clone();
-        app.ok(
-            &alice,
-            "mutation($id: UUID!) { appendTaskLog(id: $id, input: {message: \"m\"}) { id } }",
-            json!({ "id": task["id"] }),
-        )
-        .await;
-        let file = app
-            .ok(&alice, "mutation { writeWorkspaceFile(input: {path: \"a/b.txt\", content: \"x\"}) { nodeId } }", json!({}))
-            .await["writeWorkspaceFile"]
-            .clone();
-        write(&app, &bob, "a/b.txt", "bob's").await;
-        app.ok(&alice, "mutation { deleteAccount }", json!({}))
+        let task = app.ok(&alice, CREATE_TASK_P, json!({})).await["createTask"].clone();
+        app.ok(&alice, APPEND_LOG_M, json!({ "id": task["id"] }))
             .await;
+        let file = app.ok(&alice, WRITE_NESTED_FILE, json!({})).await["writeWorkspaceFile"].clone();
+        write(&app, &bob, "a/b.txt", "bob's").await;
+        app.ok(&alice, DELETE_ACCOUNT, json!({})).await;
         let service = harness::service_token();
         let reply = app
             .post(
                 Some(&service),
-                "query($t: UUID!, $tn: ID!, $f: ID!) { task(id: $t) { id } tn: node(nodeId: $tn) { nodeId } f: node(nodeId: $f) { nodeId } }",
+                TASK_AND_NODES,
                 json!({ "t": task["id"], "tn": task["nodeId"], "f": file["nodeId"] }),
             )
             .await;
@@ -929,20 +997,9 @@ async fn postgres_policies_cover_tasks_and_workspace_files() {
     };
     let alice = harness::user("alice");
     let bob = harness::user("bob");
-    let task = app
-        .ok(
-            &alice,
-            "mutation { createTask(input: {prompt: \"alice task\"}) { id } }",
-            json!({}),
-        )
-        .await["createTask"]["id"]
-        .clone();
-    app.ok(
-        &alice,
-        "mutation($id: UUID!) { appendTaskLog(id: $id, input: {message: \"alice line\"}) { id } }",
-        json!({ "id": task }),
-    )
-    .await;
+    let task = app.ok(&alice, CREATE_ALICE_TASK, json!({})).await["createTask"]["id"].clone();
+    app.ok(&alice, APPEND_ALICE_LOG, json!({ "id": task }))
+        .await;
     write(&app, &alice, "alice.txt", "a").await;
     write(&app, &bob, "bob.txt", "b").await;
     let bobs_private = app.create_project(&bob, "bob private", false).await;
@@ -1028,11 +1085,7 @@ async fn postgres_policies_cover_tasks_and_workspace_files() {
     txn.rollback().await.unwrap();
 
     let data = app
-        .ok(
-            &alice,
-            "query($id: UUID!) { task(id: $id) { progress prompt } }",
-            json!({ "id": task }),
-        )
+        .ok(&alice, READ_TASK_PROGRESS, json!({ "id": task }))
         .await;
     assert_eq!(
         data["task"],
