@@ -5,6 +5,7 @@ use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::documents::VIEWER_ID;
 use crate::harness::{self, TestApp};
 use crate::on_both;
 use crate::ws;
@@ -64,13 +65,13 @@ on_both!(
             .client
             .post(&url)
             .bearer_auth(BAD_TOKEN)
-            .json(&json!({ "query": "{ viewer { id } }" }));
+            .json(&json!({ "query": VIEWER_ID }));
         let get = app
             .client
             .get(&url)
             .header("apikey", BAD_TOKEN)
             .header("accept", "application/graphql-response+json")
-            .query(&[("query", "{ viewer { id } }")]);
+            .query(&[("query", VIEWER_ID)]);
         for (what, request, content_type) in [
             ("POST", post, "application/json"),
             ("GET", get, "application/graphql-response+json"),
@@ -122,7 +123,7 @@ on_both!(
                 .post(&url)
                 .bearer_auth(BAD_TOKEN)
                 .header("content-type", "text/plain")
-                .body("{ viewer { id } }"),
+                .body(VIEWER_ID),
         )
         .await;
         assert_eq!(wrong_media.status, 415);
@@ -135,7 +136,7 @@ on_both!(
             app.client
                 .get(&url)
                 .bearer_auth(BAD_TOKEN)
-                .query(&[("query", "{ viewer { id } }"), ("variables", "nope")]),
+                .query(&[("query", VIEWER_ID), ("variables", "nope")]),
         )
         .await;
         assert_eq!(bad_variables.status, 400);
@@ -171,7 +172,7 @@ on_both!(
             app.client
                 .get(&url)
                 .bearer_auth(&alice.token)
-                .query(&[("query", "{ viewer { id } }")]),
+                .query(&[("query", VIEWER_ID)]),
         )
         .await;
         assert_eq!(reply.status, 200);

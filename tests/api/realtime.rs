@@ -797,7 +797,9 @@ async fn a_lost_listen_connection_is_re_established() {
             .query_all_raw(sea_orm::Statement::from_string(
                 sea_orm::DbBackend::Postgres,
                 format!(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}'",
+                    // A backend counts once its LISTEN has run: the new connection shows up
+                    // in pg_stat_activity before it listens.
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}' AND state = 'idle' AND query ILIKE 'LISTEN%'",
                     confab::realtime::LISTENER_APPLICATION_NAME
                 ),
             ))

@@ -6,6 +6,7 @@ use sea_orm::DbBackend;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::documents::VIEWER_ID;
 use crate::harness::{self, TestApp, User};
 use crate::on_both;
 
@@ -26,7 +27,32 @@ fn update_cost(app: &TestApp, publishes: bool) -> u64 {
     3 + u64::from(publishes && on_postgres(app))
 }
 
+const CREATE_DRAFT_PROJECT: &str = r#"mutation { createProject(input: {title: "Plan", description: "draft", isPublic: true}) { id } }"#;
+const CREATE_CHAT: &str =
+    r#"mutation { createConversation(input: {title: "Chat", model: "m1"}) { id } }"#;
+const CLEAR_CONVERSATION_TITLE_AND_PIN: &str = r#"mutation($id: UUID!) { updateConversation(id: $id, input: {title: null, pinned: true}) { title model pinned status } }"#;
+const CREATE_TASK_ON_BRANCH: &str = r#"mutation { createTask(input: {prompt: "Fix it", branchName: "fix/it", selectedModel: "m1"}) { id } }"#;
+const SET_TASK_PROGRESS_CLEAR_BRANCH: &str = r#"mutation($id: UUID!) { updateTask(id: $id, input: {progress: 40, branchName: null}) { progress branchName selectedModel status prompt } }"#;
+const CREATE_GOAL: &str = r#"mutation { createGoal(input: {title: "Run", description: "5k", category: "health"}) { id } }"#;
+const SET_GOAL_PROGRESS_CLEAR_DESCRIPTION: &str = r#"mutation($id: UUID!) { updateGoal(id: $id, input: {progress: 30, description: null}) { title description category progress status completedAt } }"#;
+const CREATE_JOURNAL_ENTRY: &str = r#"mutation { createJournalEntry(input: {title: "Monday", content: "Tired.", mood: "low", tags: ["work"]}) { id } }"#;
+const REWRITE_ENTRY_CLEAR_TITLE: &str = r#"mutation($id: UUID!) { updateJournalEntry(id: $id, input: {content: "Rested.", title: null}) { title content mood tags isPrivate } }"#;
+const ADD_MEMBER: &str = r#"mutation($t: UUID!, $e: String!) { addTeamMember(teamId: $t, email: $e, role: MEMBER) { role } }"#;
+const CREATE_TEAM_PROJECT_SHARED: &str =
+    r#"mutation($t: UUID!) { createProject(input: {title: "Shared", teamId: $t}) { id } }"#;
+const CREATE_TASK: &str = r#"mutation { createTask(input: {prompt: "Fix it"}) { id } }"#;
+const RENAME_CONVERSATION: &str =
+    r#"mutation($id: UUID!) { updateConversation(id: $id, input: {title: "pwned"}) { id } }"#;
+const REWRITE_MESSAGE: &str =
+    r#"mutation($id: UUID!) { updateMessage(id: $id, input: {content: "pwned"}) { id } }"#;
+const SET_TASK_PROGRESS: &str =
+    r#"mutation($id: UUID!) { updateTask(id: $id, input: {progress: 99}) { id } }"#;
+const READ_CHAT_MESSAGE_TASK: &str = r#"query($c: UUID!, $m: UUID!, $t: UUID!) { conversation(id: $c) { title } message(id: $m) { content } task(id: $t) { progress } }"#;
+const NAME_PROFILE_AND_SETTINGS: &str = r#"mutation { updateProfile(input: {displayName: "Al", fullName: "Alice A"}) { id } updateSettings(input: {model: "m1", language: "en"}) { model } }"#;
+const CLEAR_FULL_NAME_FINISH_ONBOARDING: &str = r#"mutation { updateProfile(input: {fullName: null, onboardingCompleted: true}) { displayName fullName onboardingCompleted } }"#;
+const CLEAR_MODEL_SET_TIMEZONE: &str = r#"mutation { updateSettings(input: {model: null, timezone: "UTC"}) { model language timezone } }"#;
 const UPDATE_PROJECT: &str = "mutation($id: UUID!, $i: UpdateProjectInput!) { updateProject(id: $id, input: $i) { title description isPublic status } }";
+const UPDATE_MESSAGE: &str = "mutation($id: UUID!, $i: UpdateMessageInput!) { updateMessage(id: $id, input: $i) { content feedback metadata role } }";
 const PROJECT: &str =
     "query($id: UUID!) { project(id: $id) { title description isPublic status updatedAt } }";
 
@@ -34,14 +60,8 @@ on_both!(
     update_project_reads_once_and_writes_once,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let id = app
-            .ok(
-                &alice,
-                "mutation { createProject(input: {title: \"Plan\", description: \"draft\", isPublic: true}) { id } }",
-                json!({}),
-            )
-            .await["createProject"]["id"]
-            .clone();
+        let id =
+            app.ok(&alice, CREATE_DRAFT_PROJECT, json!({})).await["createProject"]["id"].clone();
         let (count, data) = measure(
             &app,
             &alice,
@@ -65,18 +85,11 @@ on_both!(
     update_conversation_reads_once_and_writes_once,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let chat = app
-            .ok(
-                &alice,
-                "mutation { createConversation(input: {title: \"Chat\", model: \"m1\"}) { id } }",
-                json!({}),
-            )
-            .await["createConversation"]["id"]
-            .clone();
+        let chat = app.ok(&alice, CREATE_CHAT, json!({})).await["createConversation"]["id"].clone();
         let (count, data) = measure(
             &app,
             &alice,
-            "mutation($id: UUID!) { updateConversation(id: $id, input: {title: null, pinned: true}) { title model pinned status } }",
+            CLEAR_CONVERSATION_TITLE_AND_PIN,
             json!({ "id": chat }),
         )
         .await;
@@ -98,17 +111,16 @@ on_both!(
         let alice = harness::user("alice");
         let chat = app.create_chat(&alice, "Chat", None).await;
         let message = app.send(&alice, chat, "first words").await["id"].clone();
-        const UPDATE: &str = "mutation($id: UUID!, $i: UpdateMessageInput!) { updateMessage(id: $id, input: $i) { content feedback metadata role } }";
         app.ok(
             &alice,
-            UPDATE,
+            UPDATE_MESSAGE,
             json!({ "id": message, "i": { "feedback": { "rating": 1 } } }),
         )
         .await;
         let (count, data) = measure(
             &app,
             &alice,
-            UPDATE,
+            UPDATE_MESSAGE,
             json!({ "id": message, "i": { "content": "better words", "feedback": null } }),
         )
         .await;
@@ -128,18 +140,12 @@ on_both!(
     update_task_reads_once_and_writes_once,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let task = app
-            .ok(
-                &alice,
-                "mutation { createTask(input: {prompt: \"Fix it\", branchName: \"fix/it\", selectedModel: \"m1\"}) { id } }",
-                json!({}),
-            )
-            .await["createTask"]["id"]
-            .clone();
+        let task =
+            app.ok(&alice, CREATE_TASK_ON_BRANCH, json!({})).await["createTask"]["id"].clone();
         let (count, data) = measure(
             &app,
             &alice,
-            "mutation($id: UUID!) { updateTask(id: $id, input: {progress: 40, branchName: null}) { progress branchName selectedModel status prompt } }",
+            SET_TASK_PROGRESS_CLEAR_BRANCH,
             json!({ "id": task }),
         )
         .await;
@@ -155,18 +161,11 @@ on_both!(
     update_goal_reads_once_and_writes_once,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let goal = app
-            .ok(
-                &alice,
-                "mutation { createGoal(input: {title: \"Run\", description: \"5k\", category: \"health\"}) { id } }",
-                json!({}),
-            )
-            .await["createGoal"]["id"]
-            .clone();
+        let goal = app.ok(&alice, CREATE_GOAL, json!({})).await["createGoal"]["id"].clone();
         let (count, data) = measure(
             &app,
             &alice,
-            "mutation($id: UUID!) { updateGoal(id: $id, input: {progress: 30, description: null}) { title description category progress status completedAt } }",
+            SET_GOAL_PROGRESS_CLEAR_DESCRIPTION,
             json!({ "id": goal }),
         )
         .await;
@@ -182,18 +181,13 @@ on_both!(
     update_journal_entry_reads_once_and_writes_once,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        let entry = app
-            .ok(
-                &alice,
-                "mutation { createJournalEntry(input: {title: \"Monday\", content: \"Tired.\", mood: \"low\", tags: [\"work\"]}) { id } }",
-                json!({}),
-            )
-            .await["createJournalEntry"]["id"]
+        let entry = app.ok(&alice, CREATE_JOURNAL_ENTRY, json!({})).await["createJournalEntry"]
+            ["id"]
             .clone();
         let (count, data) = measure(
             &app,
             &alice,
-            "mutation($id: UUID!) { updateJournalEntry(id: $id, input: {content: \"Rested.\", title: null}) { title content mood tags isPrivate } }",
+            REWRITE_ENTRY_CLEAR_TITLE,
             json!({ "id": entry }),
         )
         .await;
@@ -215,35 +209,20 @@ on_both!(
         let alice = harness::user("alice");
         let bob = harness::user("bob");
         let member = harness::user("member");
-        app.ok(&bob, "{ viewer { id } }", json!({})).await;
-        app.ok(&member, "{ viewer { id } }", json!({})).await;
+        app.ok(&bob, VIEWER_ID, json!({})).await;
+        app.ok(&member, VIEWER_ID, json!({})).await;
         let team = app.create_team(&alice, "Team").await;
-        app.ok(
-            &alice,
-            "mutation($t: UUID!, $e: String!) { addTeamMember(teamId: $t, email: $e, role: MEMBER) { role } }",
-            json!({ "t": team, "e": member.email }),
-        )
-        .await;
+        app.ok(&alice, ADD_MEMBER, json!({ "t": team, "e": member.email }))
+            .await;
         let private = app.create_project(&alice, "Private", false).await;
         let shared = app
-            .ok(
-                &alice,
-                "mutation($t: UUID!) { createProject(input: {title: \"Shared\", teamId: $t}) { id } }",
-                json!({ "t": team }),
-            )
+            .ok(&alice, CREATE_TEAM_PROJECT_SHARED, json!({ "t": team }))
             .await["createProject"]["id"]
             .clone();
         let shared = harness::uuid(&shared);
         let chat = app.create_chat(&alice, "Chat", Some(shared)).await;
         let message = harness::uuid(&app.send(&alice, chat, "hello").await["id"]);
-        let task = harness::uuid(
-            &app.ok(
-                &alice,
-                "mutation { createTask(input: {prompt: \"Fix it\"}) { id } }",
-                json!({}),
-            )
-            .await["createTask"]["id"],
-        );
+        let task = harness::uuid(&app.ok(&alice, CREATE_TASK, json!({})).await["createTask"]["id"]);
 
         let snapshot = |id: Uuid| {
             let app = &app;
@@ -289,16 +268,8 @@ on_both!(
         }
         // The member reads the chat filed in the team's project, but it is Alice's.
         for (query, variables, code) in [
-            (
-                "mutation($id: UUID!) { updateConversation(id: $id, input: {title: \"pwned\"}) { id } }",
-                json!({ "id": chat }),
-                "FORBIDDEN",
-            ),
-            (
-                "mutation($id: UUID!) { updateMessage(id: $id, input: {content: \"pwned\"}) { id } }",
-                json!({ "id": message }),
-                "FORBIDDEN",
-            ),
+            (RENAME_CONVERSATION, json!({ "id": chat }), "FORBIDDEN"),
+            (REWRITE_MESSAGE, json!({ "id": message }), "FORBIDDEN"),
         ] {
             let reply = app.as_user(&member, query, variables.clone()).await;
             assert_eq!(reply.code(), code, "member: {query}");
@@ -306,11 +277,7 @@ on_both!(
             assert_eq!(reply.code(), "NOT_FOUND", "bob: {query}");
         }
         let reply = app
-            .as_user(
-                &bob,
-                "mutation($id: UUID!) { updateTask(id: $id, input: {progress: 99}) { id } }",
-                json!({ "id": task }),
-            )
+            .as_user(&bob, SET_TASK_PROGRESS, json!({ "id": task }))
             .await;
         assert_eq!(reply.code(), "NOT_FOUND");
 
@@ -319,7 +286,7 @@ on_both!(
         let data = app
             .ok(
                 &alice,
-                "query($c: UUID!, $m: UUID!, $t: UUID!) { conversation(id: $c) { title } message(id: $m) { content } task(id: $t) { progress } }",
+                READ_CHAT_MESSAGE_TASK,
                 json!({ "c": chat, "m": message, "t": task }),
             )
             .await;
@@ -334,32 +301,16 @@ on_both!(
     profile_and_settings_updates_write_once_without_a_read,
     |app: TestApp| async move {
         let alice = harness::user("alice");
-        app.ok(
-            &alice,
-            "mutation { updateProfile(input: {displayName: \"Al\", fullName: \"Alice A\"}) { id } updateSettings(input: {model: \"m1\", language: \"en\"}) { model } }",
-            json!({}),
-        )
-        .await;
-        let (count, data) = measure(
-            &app,
-            &alice,
-            "mutation { updateProfile(input: {fullName: null, onboardingCompleted: true}) { displayName fullName onboardingCompleted } }",
-            json!({}),
-        )
-        .await;
+        app.ok(&alice, NAME_PROFILE_AND_SETTINGS, json!({})).await;
+        let (count, data) =
+            measure(&app, &alice, CLEAR_FULL_NAME_FINISH_ONBOARDING, json!({})).await;
         assert_eq!(
             data["updateProfile"],
             json!({ "displayName": "Al", "fullName": null, "onboardingCompleted": true })
         );
         // The user-rows lookup and the write; on Postgres the profile event too.
         assert_eq!(count, 2 + u64::from(on_postgres(&app)), "updateProfile");
-        let (count, data) = measure(
-            &app,
-            &alice,
-            "mutation { updateSettings(input: {model: null, timezone: \"UTC\"}) { model language timezone } }",
-            json!({}),
-        )
-        .await;
+        let (count, data) = measure(&app, &alice, CLEAR_MODEL_SET_TIMEZONE, json!({})).await;
         assert_eq!(
             data["updateSettings"],
             json!({ "model": null, "language": "en", "timezone": "UTC" })
