@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rand::RngCore;
 
 use crate::auth::{AuthConfig, Authenticator};
-use crate::config::Settings;
+use crate::config::{Introspection, Settings};
 use crate::db::{self, StatementCounter};
 use crate::graphql::{build_schema, SchemaLimits};
 use crate::http::{self, apq::PersistedQueries, AppState};
@@ -103,12 +103,44 @@ pub async fn connect(settings: &Settings) -> Result<db::Connected, StartError> {
     Ok(db::connect(&settings.database_url, settings.db_max_connections).await?)
 }
 
+/// Registered automatic persisted queries kept at most (then the store starts over).
+const APQ_CAPACITY: usize = 10_000;
+
+/// The persisted-query store with the trusted documents of `--trusted-documents`; with
+/// `--persisted-only` a readable, correct manifest is required.
+fn persisted_queries(settings: &Settings) -> Result<PersistedQueries, StartError> {
+    let trusted = match &settings.trusted_documents {
+        Some(path) => http::apq::load_trusted_documents(path).map_err(StartError::Config)?,
+        None if settings.persisted_only => {
+            return Err(StartError::Config(
+                "--persisted-only (CONFAB_PERSISTED_ONLY) needs --trusted-documents FILE \
+                 (CONFAB_TRUSTED_DOCUMENTS), the manifest of the documents to run"
+                    .into(),
+            ))
+        }
+        None => Default::default(),
+    };
+    if settings.trusted_documents.is_some() {
+        tracing::info!(
+            documents = trusted.len(),
+            persisted_only = settings.persisted_only,
+            "trusted documents loaded"
+        );
+    }
+    Ok(PersistedQueries::with_trusted(
+        APQ_CAPACITY,
+        trusted,
+        settings.persisted_only,
+    ))
+}
+
 /// Connects, migrates and builds the router.
 pub async fn build(settings: &Settings) -> Result<App, StartError> {
     if settings.max_page_size == 0 {
         return Err(StartError::Config("max page size must be positive".into()));
     }
     let auth = authenticator(settings)?;
+    let apq = persisted_queries(settings)?;
     let connected = connect(settings).await?;
     db::migrate(&connected.conn).await?;
     let realtime = crate::realtime::Realtime::start(
@@ -126,7 +158,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
             max: settings.max_page_size,
             default: settings.default_page_size,
         },
-        apq: Arc::new(PersistedQueries::new(10_000)),
+        apq: Arc::new(apq),
         signup_credits: settings.signup_credits,
         realtime,
         ws: http::ws::WsSettings {
@@ -135,6 +167,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
             max_subscriptions: settings.max_subscriptions_per_connection,
             max_message: settings.body_limit,
         },
+        sdl: (settings.introspection == Introspection::On).then(|| crate::graphql::sdl().into()),
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

@@ -189,6 +189,36 @@ pub struct Settings {
     /// Events queued for one subscriber before it is dropped as too slow.
     #[arg(long, env = "CONFAB_SUBSCRIBER_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub subscriber_queue: u64,
+    /// Whether `__schema` and `__type` are answered (and `/graphql/schema.graphql` is
+    /// served); off refuses them with `GRAPHQL_VALIDATION_FAILED`. Costs nothing per request.
+    #[arg(
+        long,
+        env = "CONFAB_INTROSPECTION",
+        value_enum,
+        default_value_t = Introspection::On,
+        global = true
+    )]
+    pub introspection: Introspection,
+    /// Run only trusted documents (`--trusted-documents`), by hash or by their exact text;
+    /// anything else is refused with `PERSISTED_QUERY_REQUIRED`. One SHA-256 per request
+    /// that sends a text.
+    #[arg(
+        long,
+        env = "CONFAB_PERSISTED_ONLY",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue,
+        global = true
+    )]
+    pub persisted_only: bool,
+    /// A JSON manifest of trusted documents, `{ "<sha256 hex>": "<document>" }` (or Apollo's
+    /// persisted-query manifest), read once at start and held in memory; each hash is checked.
+    #[arg(
+        long,
+        env = "CONFAB_TRUSTED_DOCUMENTS",
+        value_name = "FILE",
+        global = true
+    )]
+    pub trusted_documents: Option<PathBuf>,
 }
 
 impl Settings {
@@ -223,4 +253,11 @@ impl Settings {
     pub fn development_mode(&self) -> bool {
         self.jwt_secret.is_none() && self.jwks_url.is_none() && self.jwks_file.is_none()
     }
+}
+
+/// `--introspection on|off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Introspection {
+    On,
+    Off,
 }

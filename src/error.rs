@@ -35,6 +35,9 @@ pub enum ErrorCode {
     /// An automatic persisted query the gateway does not hold (the client resends it
     /// with its text).
     PersistedQueryNotFound,
+    /// Persisted-only mode (`--persisted-only`): the request sent a document that is not
+    /// a trusted one, or tried to register a new persisted query.
+    PersistedQueryRequired,
 }
 
 /// Which JSON media type a response is sent as (the client's `Accept`).
@@ -49,7 +52,7 @@ pub enum ResponseMedia {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -62,6 +65,7 @@ impl ErrorCode {
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
         ErrorCode::PersistedQueryNotFound,
+        ErrorCode::PersistedQueryRequired,
     ];
 
     /// The code as clients see it.
@@ -79,6 +83,7 @@ impl ErrorCode {
             ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
         }
     }
 
@@ -89,13 +94,15 @@ impl ErrorCode {
     }
 
     /// Whether an error with this code refused the operation before it ran: the document
-    /// did not parse or validate, or is too deep or complex.
+    /// did not parse or validate, or is too deep or complex, or is not a trusted document
+    /// in persisted-only mode.
     pub const fn is_pre_execution(self) -> bool {
         matches!(
             self,
             ErrorCode::GraphqlParseFailed
                 | ErrorCode::GraphqlValidationFailed
                 | ErrorCode::QueryTooComplex
+                | ErrorCode::PersistedQueryRequired
         )
     }
 
@@ -103,13 +110,16 @@ impl ErrorCode {
     /// operation run: a refused token (401), a request that is not a GraphQL request
     /// (400; the transport names 405, 413 or 415 where one of those says more), a
     /// document refused before it ran ([`is_pre_execution`](Self::is_pre_execution): 400,
-    /// but only a parse failure on legacy `application/json`), a server failure (500).
+    /// but only a parse failure or an untrusted document in persisted-only mode on legacy
+    /// `application/json`), a server failure (500).
     /// Everything else is reported inside a GraphQL response, which is 200; so are errors
     /// raised while an operation runs, whatever their code.
     pub const fn http_status(self, media: ResponseMedia) -> StatusCode {
         match self {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::BadUserInput | ErrorCode::GraphqlParseFailed => StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput
+            | ErrorCode::GraphqlParseFailed
+            | ErrorCode::PersistedQueryRequired => StatusCode::BAD_REQUEST,
             ErrorCode::GraphqlValidationFailed | ErrorCode::QueryTooComplex => match media {
                 ResponseMedia::GraphqlResponse => StatusCode::BAD_REQUEST,
                 ResponseMedia::Json => StatusCode::OK,
@@ -283,6 +293,7 @@ mod tests {
             (ErrorCode::QueryTooComplex, 200, 400),
             (ErrorCode::Internal, 500, 500),
             (ErrorCode::PersistedQueryNotFound, 200, 200),
+            (ErrorCode::PersistedQueryRequired, 400, 400),
             (ErrorCode::Forbidden, 200, 200),
             (ErrorCode::NotFound, 200, 200),
             (ErrorCode::Conflict, 200, 200),
@@ -307,7 +318,8 @@ mod tests {
             [
                 ErrorCode::QueryTooComplex,
                 ErrorCode::GraphqlParseFailed,
-                ErrorCode::GraphqlValidationFailed
+                ErrorCode::GraphqlValidationFailed,
+                ErrorCode::PersistedQueryRequired
             ]
         );
     }

@@ -4,7 +4,11 @@
 // <script type="application/json" id="graphiql-config"> that the server renders:
 //   { "endpoint": "/graphql",
 //     "subscriptionEndpoint": "/graphql/ws" | "wss://host/path" | null,
-//     "defaultHeaders": { "Authorization": "Bearer ..." } | null }
+//     "defaultHeaders": { "Authorization": "Bearer ..." } | null,
+//     "introspection": true | false }
+// With "introspection": false (the server runs with --introspection off) GraphiQL
+// gets `schema: null` and does not send its introspection query; the page shows a
+// banner saying docs and autocompletion are unavailable.
 //
 // A token in the page URL's fragment (`/graphql#token=XYZ`) prefills the
 // headers editor with `{"Authorization": "Bearer XYZ"}`. The fragment is never
@@ -80,6 +84,9 @@
     // Never write tokens to localStorage.
     shouldPersistHeaders: false,
   };
+  if (config.introspection === false) {
+    props.schema = null;
+  }
   if (headersText) {
     props.headers = headersText;
     props.defaultHeaders = headersText;

@@ -7,6 +7,7 @@ pub mod core;
 pub mod credits;
 pub mod date;
 pub mod errors;
+pub mod introspection;
 pub mod loaders;
 pub mod local_tasks;
 pub mod node;
@@ -55,6 +56,8 @@ pub type AppSchema = Schema<Query, Mutation, realtime::RealtimeSubscription>;
 pub struct SchemaLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Whether `__schema` and `__type` are answered (see [`introspection`]).
+    pub introspection: bool,
 }
 
 impl From<&Settings> for SchemaLimits {
@@ -62,20 +65,28 @@ impl From<&Settings> for SchemaLimits {
         SchemaLimits {
             max_depth: s.max_depth,
             max_complexity: s.max_complexity,
+            introspection: s.introspection == crate::config::Introspection::On,
         }
     }
 }
 
 pub fn build_schema(limits: SchemaLimits) -> AppSchema {
-    Schema::build(
+    let builder = Schema::build(
         Query::default(),
         Mutation::default(),
         realtime::RealtimeSubscription,
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
-    .extension(errors::ErrorCodes)
-    .finish()
+    .extension(errors::ErrorCodes);
+    if limits.introspection {
+        builder.finish()
+    } else {
+        builder
+            .disable_introspection()
+            .extension(introspection::NoIntrospection)
+            .finish()
+    }
 }
 
 /// The SDL `confab export-schema` prints and `schema.graphql` holds.
@@ -83,6 +94,7 @@ pub fn sdl() -> String {
     build_schema(SchemaLimits {
         max_depth: usize::MAX,
         max_complexity: usize::MAX,
+        introspection: true,
     })
     .sdl()
 }

@@ -1,7 +1,17 @@
-//! Automatic persisted queries (APQ v1): a query is stored under its SHA-256 hash and can
-//! then be sent by hash alone, over GET or POST.
+//! Persisted queries: automatic persisted queries (APQ v1), where a query is stored under
+//! its SHA-256 hash and can then be sent by hash alone, over GET, POST or WebSocket; and
+//! trusted documents, a manifest read once at start whose documents can be sent by hash
+//! without being registered first.
+//!
+//! In persisted-only mode only documents already known run: a trusted document or one in
+//! the APQ store, sent by hash or as its exact text. Any other text, and any attempt to
+//! register a new persisted query, is refused ([`ApqError::NotTrusted`],
+//! [`ApqError::RegistrationRefused`]). Cost: one SHA-256 of the text per request that
+//! sends one (bounded by the body limit); the store holds at most its capacity, the
+//! manifest what the file holds.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -14,20 +24,127 @@ pub enum ApqError {
     Mismatch,
     /// Neither a query nor a persisted-query hash.
     Missing,
+    /// Persisted-only mode: a document text that is not trusted.
+    NotTrusted,
+    /// Persisted-only mode: a new persisted query sent to be registered.
+    RegistrationRefused,
 }
 
-/// A bounded store of persisted queries.
+/// What a client is told when persisted-only mode refuses its request.
+pub fn refusal(err: &ApqError) -> &'static str {
+    match err {
+        ApqError::RegistrationRefused => {
+            "this server runs only trusted documents: registering a persisted query is refused"
+        }
+        _ => {
+            "this server runs only trusted documents: send a trusted document's \
+             extensions.persistedQuery.sha256Hash (or its exact text)"
+        }
+    }
+}
+
+/// Trusted documents by their SHA-256 (lowercase hex): what a manifest file holds.
+pub type TrustedDocuments = HashMap<String, String>;
+
+/// The hash persisted queries are named by: SHA-256 of the text, lowercase hex.
+pub fn hash_of(document: &str) -> String {
+    hex::encode(Sha256::digest(document.as_bytes()))
+}
+
+/// Reads a trusted-documents manifest: a JSON object `{ "<sha256 hex>": "<document>" }`
+/// (what GraphQL Code Generator's persisted documents and Relay's `persisted_queries.json`
+/// hold), or Apollo's persisted-query manifest (`{ "format":
+/// "apollo-persisted-query-manifest", "operations": [{ "id", "body", ... }] }`). Every
+/// hash must be the SHA-256 of its document and every document must parse; the error
+/// says which entry is wrong, for the operator.
+pub fn load_trusted_documents(path: &Path) -> Result<TrustedDocuments, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the trusted documents file {shown}: {e}"))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("the trusted documents file {shown} is not JSON: {e}"))?;
+    let entries: Vec<(String, String)> = match &json {
+        serde_json::Value::Object(map) if map.contains_key("operations") => map["operations"]
+            .as_array()
+            .ok_or_else(|| format!("{shown}: `operations` must be a list"))?
+            .iter()
+            .map(|op| match (op["id"].as_str(), op["body"].as_str()) {
+                (Some(id), Some(body)) => Ok((id.to_owned(), body.to_owned())),
+                _ => Err(format!(
+                    "{shown}: every operation needs a string `id` and `body`"
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(hash, document)| match document.as_str() {
+                Some(document) => Ok((hash.clone(), document.to_owned())),
+                None => Err(format!("{shown}: the document of {hash} is not a string")),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(format!(
+                "{shown}: expected a JSON object {{ \"<sha256 hex>\": \"<document>\" }}"
+            ))
+        }
+    };
+    let mut trusted = TrustedDocuments::with_capacity(entries.len());
+    for (hash, document) in entries {
+        let actual = hash_of(&document);
+        if hash.to_ascii_lowercase() != actual {
+            return Err(format!(
+                "{shown}: the hash {hash} does not match its document (its SHA-256 is {actual})"
+            ));
+        }
+        if let Err(err) = async_graphql::parser::parse_query(&document) {
+            return Err(format!(
+                "{shown}: the document {hash} does not parse: {err}"
+            ));
+        }
+        trusted.insert(actual, document);
+    }
+    Ok(trusted)
+}
+
+/// A bounded store of persisted queries, the trusted documents beside it, and the mode.
 pub struct PersistedQueries {
     queries: Mutex<HashMap<String, String>>,
     capacity: usize,
+    trusted: TrustedDocuments,
+    persisted_only: bool,
 }
 
 impl PersistedQueries {
+    /// An empty store holding at most `capacity` registered queries, no trusted documents.
     pub fn new(capacity: usize) -> Self {
+        Self::with_trusted(capacity, TrustedDocuments::new(), false)
+    }
+
+    /// A store that also knows `trusted` documents; with `persisted_only`, only known
+    /// documents run and nothing new is registered.
+    pub fn with_trusted(capacity: usize, trusted: TrustedDocuments, persisted_only: bool) -> Self {
         PersistedQueries {
             queries: Mutex::new(HashMap::new()),
             capacity,
+            trusted,
+            persisted_only,
         }
+    }
+
+    pub fn persisted_only(&self) -> bool {
+        self.persisted_only
+    }
+
+    /// The document with this hash, trusted or registered.
+    fn known(&self, hash: &str) -> Option<String> {
+        if let Some(document) = self.trusted.get(hash) {
+            return Some(document.clone());
+        }
+        self.queries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
     }
 
     /// The query to run for a request's `query` and `extensions`.
@@ -44,11 +161,21 @@ impl PersistedQueries {
             .map(|h| h.to_ascii_lowercase());
         let query = query.filter(|q| !q.is_empty());
         match (query, hash) {
+            (Some(q), None) if self.persisted_only => match self.known(&hash_of(&q)) {
+                Some(_) => Ok(q),
+                None => Err(ApqError::NotTrusted),
+            },
             (Some(q), None) => Ok(q),
             (None, None) => Err(ApqError::Missing),
             (Some(q), Some(hash)) => {
-                if hex::encode(Sha256::digest(q.as_bytes())) != hash {
+                if hash_of(&q) != hash {
                     return Err(ApqError::Mismatch);
+                }
+                if self.known(&hash).is_some() {
+                    return Ok(q);
+                }
+                if self.persisted_only {
+                    return Err(ApqError::RegistrationRefused);
                 }
                 let mut queries = self.queries.lock().unwrap_or_else(|p| p.into_inner());
                 if queries.len() >= self.capacity {
@@ -57,13 +184,7 @@ impl PersistedQueries {
                 queries.insert(hash, q.clone());
                 Ok(q)
             }
-            (None, Some(hash)) => self
-                .queries
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&hash)
-                .cloned()
-                .ok_or(ApqError::NotFound),
+            (None, Some(hash)) => self.known(&hash).ok_or(ApqError::NotFound),
         }
     }
 }
@@ -96,5 +217,128 @@ mod tests {
             Err(ApqError::Mismatch)
         );
         assert_eq!(apq.resolve(None, None), Err(ApqError::Missing));
+    }
+
+    #[test]
+    fn persisted_only_runs_known_documents_and_registers_nothing() {
+        let trusted_query = "{ viewer { id } }";
+        let trusted_hash = hash_of(trusted_query);
+        let other = "{ viewer { email } }";
+        let other_hash = hash_of(other);
+        let apq = PersistedQueries::with_trusted(
+            10,
+            TrustedDocuments::from([(trusted_hash.clone(), trusted_query.to_owned())]),
+            true,
+        );
+        assert!(apq.persisted_only());
+        assert_eq!(
+            apq.resolve(None, Some(&ext(&trusted_hash))).as_deref(),
+            Ok(trusted_query)
+        );
+        assert_eq!(
+            apq.resolve(None, Some(&ext(&trusted_hash.to_ascii_uppercase())))
+                .as_deref(),
+            Ok(trusted_query)
+        );
+        assert_eq!(
+            apq.resolve(Some(trusted_query.into()), None).as_deref(),
+            Ok(trusted_query)
+        );
+        assert_eq!(
+            apq.resolve(Some(trusted_query.into()), Some(&ext(&trusted_hash)))
+                .as_deref(),
+            Ok(trusted_query)
+        );
+        assert_eq!(
+            apq.resolve(Some(other.into()), None),
+            Err(ApqError::NotTrusted)
+        );
+        assert_eq!(
+            apq.resolve(Some(other.into()), Some(&ext(&other_hash))),
+            Err(ApqError::RegistrationRefused)
+        );
+        assert_eq!(
+            apq.resolve(None, Some(&ext(&other_hash))),
+            Err(ApqError::NotFound)
+        );
+        assert_eq!(
+            apq.resolve(Some(other.into()), Some(&ext(&trusted_hash))),
+            Err(ApqError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn trusted_documents_are_served_by_hash_without_persisted_only() {
+        let query = "{ viewer { id } }";
+        let hash = hash_of(query);
+        let apq = PersistedQueries::with_trusted(
+            10,
+            TrustedDocuments::from([(hash.clone(), query.to_owned())]),
+            false,
+        );
+        assert_eq!(apq.resolve(None, Some(&ext(&hash))).as_deref(), Ok(query));
+        assert_eq!(
+            apq.resolve(Some("{ other }".into()), None).as_deref(),
+            Ok("{ other }")
+        );
+    }
+
+    fn manifest(contents: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("trusted.json");
+        std::fs::write(&path, contents).expect("write the manifest");
+        (dir, path)
+    }
+
+    #[test]
+    fn manifests_load_in_both_formats() {
+        let query = "query Me { viewer { id } }";
+        let hash = hash_of(query);
+        let (_dir, path) = manifest(&serde_json::json!({ hash.clone(): query }).to_string());
+        let loaded = load_trusted_documents(&path).expect("a flat manifest loads");
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded.get(&hash).map(String::as_str), Some(query));
+
+        let apollo = serde_json::json!({
+            "format": "apollo-persisted-query-manifest",
+            "version": 1,
+            "operations": [{ "id": hash.to_ascii_uppercase(), "name": "Me", "type": "query", "body": query }]
+        });
+        let (_dir, path) = manifest(&apollo.to_string());
+        let loaded = load_trusted_documents(&path).expect("an Apollo manifest loads");
+        assert_eq!(loaded.get(&hash).map(String::as_str), Some(query));
+    }
+
+    #[test]
+    fn bad_manifests_say_what_is_wrong() {
+        let query = "{ viewer { id } }";
+        let wrong = hash_of("{ viewer { email } }");
+        let (_dir, path) = manifest(&serde_json::json!({ wrong.clone(): query }).to_string());
+        let err = load_trusted_documents(&path).expect_err("a wrong hash is refused");
+        assert!(
+            err.contains(&format!("the hash {wrong} does not match its document"))
+                && err.contains(&hash_of(query)),
+            "{err}"
+        );
+
+        let broken = "{ viewer { id }";
+        let (_dir, path) = manifest(&serde_json::json!({ hash_of(broken): broken }).to_string());
+        let err = load_trusted_documents(&path).expect_err("a broken document is refused");
+        assert!(err.contains("does not parse"), "{err}");
+
+        let (_dir, path) = manifest("[1, 2]");
+        let err = load_trusted_documents(&path).expect_err("a list is refused");
+        assert!(err.contains("expected a JSON object"), "{err}");
+
+        let (_dir, path) = manifest("{ not json");
+        let err = load_trusted_documents(&path).expect_err("non-JSON is refused");
+        assert!(err.contains("is not JSON"), "{err}");
+
+        let err = load_trusted_documents(Path::new("/nonexistent/trusted.json"))
+            .expect_err("a missing file is refused");
+        assert!(
+            err.starts_with("cannot read the trusted documents file /nonexistent/trusted.json"),
+            "{err}"
+        );
     }
 }

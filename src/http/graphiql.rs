@@ -107,7 +107,21 @@ pub struct PageOptions<'a> {
     /// `&[("Authorization", "Bearer ...")]`. Rendered into the page, so only
     /// pass values the requesting user may see.
     pub default_headers: &'a [(&'a str, &'a str)],
+    /// Lines shown in a banner above GraphiQL (plain text, escaped), e.g. that
+    /// introspection is off.
+    pub notices: &'a [&'a str],
+    /// The server refuses introspection: GraphiQL is told not to fetch the schema
+    /// (`schema: null`), so it does not fail on a refused introspection query.
+    pub no_introspection: bool,
 }
+
+/// The banner line of a page whose server has introspection off.
+pub const INTROSPECTION_OFF_NOTICE: &str =
+    "introspection is off on this server: docs and autocompletion are unavailable";
+
+/// The banner line of a page whose server runs only trusted documents.
+pub const PERSISTED_ONLY_NOTICE: &str = "persisted-only mode: this server runs only its \
+     trusted documents; any other query is refused with PERSISTED_QUERY_REQUIRED";
 
 /// The GraphiQL page, sending queries to `endpoint` (same origin, e.g.
 /// `"/graphql"`), without subscriptions.
@@ -126,6 +140,7 @@ pub fn page_with(endpoint: &str, options: &PageOptions<'_>) -> Html<String> {
         "endpoint": endpoint,
         "subscriptionEndpoint": options.subscription_endpoint,
         "defaultHeaders": if headers.is_empty() { None } else { Some(headers) },
+        "introspection": !options.no_introspection,
     });
     let config = json_for_script(&config);
 
@@ -146,6 +161,24 @@ pub fn page_with(endpoint: &str, options: &PageOptions<'_>) -> Html<String> {
          base-uri 'none'; form-action 'none'"
     );
 
+    // A notice banner above GraphiQL, which then takes the rest of the height.
+    let (layout, banner) = if options.notices.is_empty() {
+        ("", String::new())
+    } else {
+        let lines: String = options
+            .notices
+            .iter()
+            .map(|notice| format!("<p>{}</p>", html_escape(notice)))
+            .collect();
+        (
+            " body { display: flex; flex-direction: column; } \
+             #graphiql { flex: 1; min-height: 0; height: auto; } \
+             .confab-notice { background: #fff4ce; color: #3b2e00; \
+             border-bottom: 1px solid #e0c860; font: 14px/1.4 sans-serif; padding: 6px 12px; } \
+             .confab-notice p { margin: 0; }",
+            format!(r#"<div class="confab-notice" role="status">{lines}</div>"#),
+        )
+    };
     let v = assets_fingerprint();
     let a = ASSET_PREFIX;
     Html(format!(
@@ -159,10 +192,10 @@ pub fn page_with(endpoint: &str, options: &PageOptions<'_>) -> Html<String> {
 <title>confab · GraphiQL</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{a}graphiql.min.css?v={v}">
-<style>html, body, #graphiql {{ height: 100%; margin: 0; overflow: hidden; }}</style>
+<style>html, body, #graphiql {{ height: 100%; margin: 0; overflow: hidden; }}{layout}</style>
 </head>
 <body>
-<div id="graphiql">Loading GraphiQL…</div>
+{banner}<div id="graphiql">Loading GraphiQL…</div>
 <noscript>GraphiQL needs JavaScript.</noscript>
 <script type="application/json" id="graphiql-config">{config}</script>
 <script src="{a}react.production.min.js?v={v}"></script>
@@ -173,6 +206,13 @@ pub fn page_with(endpoint: &str, options: &PageOptions<'_>) -> Html<String> {
 </html>
 "#
     ))
+}
+
+/// Text that is safe as HTML element content.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// JSON that is safe inside `<script type="application/json">`: `<`, `>` and
@@ -293,12 +333,33 @@ mod tests {
             &PageOptions {
                 subscription_endpoint: Some("/ws"),
                 default_headers: &[("Authorization", "Bearer a&b<c>")],
+                ..PageOptions::default()
             },
         );
         assert_eq!(html.matches("</script>").count(), 5);
         assert!(!html.contains("alert(1)</script>"));
         assert!(html.contains(r#""subscriptionEndpoint":"/ws""#));
         assert!(html.contains(r#""Authorization":"Bearer a\u0026b\u003cc\u003e""#));
+    }
+
+    #[test]
+    fn notices_show_in_a_banner_and_turn_off_schema_fetching() {
+        let Html(plain) = page("/graphql");
+        assert!(!plain.contains("confab-notice"));
+        assert!(!plain.contains(INTROSPECTION_OFF_NOTICE));
+        assert!(plain.contains(r#""introspection":true"#));
+        let Html(html) = page_with(
+            "/graphql",
+            &PageOptions {
+                notices: &[INTROSPECTION_OFF_NOTICE, "a <b> & c"],
+                no_introspection: true,
+                ..PageOptions::default()
+            },
+        );
+        assert!(html.contains(&format!(
+            r#"<div class="confab-notice" role="status"><p>{INTROSPECTION_OFF_NOTICE}</p><p>a &lt;b&gt; &amp; c</p></div><div id="graphiql">"#
+        )));
+        assert!(html.contains(r#""introspection":false"#));
     }
 
     #[test]

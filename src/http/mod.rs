@@ -1,5 +1,5 @@
-//! The axum router: `/graphql` (POST, GET, the GraphiQL page), health, readiness and
-//! metrics. GraphQL over HTTP follows the GraphQL-over-HTTP spec: JSON POST, GET for
+//! The axum router: `/graphql` (POST, GET, the GraphiQL page), `/graphql/schema.graphql`
+//! (the SDL, when introspection is on), health, readiness and metrics. GraphQL over HTTP follows the GraphQL-over-HTTP spec: JSON POST, GET for
 //! queries only (a mutation over GET is 405 with `Allow: POST`), a body that is not a
 //! GraphQL request or a document that does not parse is 400, a token failure is 401 with
 //! `UNAUTHENTICATED` (see [`auth`]). Transport-level refusals carry `BAD_USER_INPUT`; every
@@ -49,12 +49,16 @@ pub struct AppState {
     /// Subscriptions: this instance's hub and the WebSocket settings.
     pub realtime: crate::realtime::Realtime,
     pub ws: ws::WsSettings,
+    /// The SDL served at `GET /graphql/schema.graphql`: Some exactly when introspection is
+    /// on (computed once at start; as large as `schema.graphql`).
+    pub sdl: Option<Arc<str>>,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql/assets/{name}", get(graphiql::asset))
+        .route("/graphql/schema.graphql", get(schema_sdl))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -97,6 +101,19 @@ async fn readyz(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %err, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
+    }
+}
+
+/// `GET /graphql/schema.graphql`: what `confab export-schema` prints, when introspection is
+/// on; 404 when it is off (the schema is then not published at all).
+async fn schema_sdl(State(state): State<AppState>) -> Response {
+    match state.sdl {
+        Some(sdl) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            sdl.to_string(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "introspection is off on this server").into_response(),
     }
 }
 
@@ -196,7 +213,19 @@ async fn graphql_get_query(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if accepts_html && !params.contains_key("query") && !params.contains_key("extensions") {
-        return graphiql::page("/graphql").into_response();
+        let mut notices = Vec::new();
+        if state.sdl.is_none() {
+            notices.push(graphiql::INTROSPECTION_OFF_NOTICE);
+        }
+        if state.apq.persisted_only() {
+            notices.push(graphiql::PERSISTED_ONLY_NOTICE);
+        }
+        let options = graphiql::PageOptions {
+            notices: &notices,
+            no_introspection: state.sdl.is_none(),
+            ..graphiql::PageOptions::default()
+        };
+        return graphiql::page_with("/graphql", &options).into_response();
     }
     let params = GetParams {
         query: params.get("query").cloned(),
@@ -331,6 +360,9 @@ async fn execute(
         }
         Err(apq::ApqError::Missing) => {
             return refuse(ErrorCode::BadUserInput, "the request has no query", media)
+        }
+        Err(err @ (apq::ApqError::NotTrusted | apq::ApqError::RegistrationRefused)) => {
+            return refuse(ErrorCode::PersistedQueryRequired, apq::refusal(&err), media)
         }
     };
     if method == Method::GET && is_mutation(&query, raw.operation_name.as_deref()) {

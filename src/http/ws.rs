@@ -10,6 +10,11 @@
 //! time; 4409 for a reused operation id); the `error` message for an operation refused
 //! before it runs; a close with 4403 when the token expires; keep-alive pings; and per operation
 //! the same request data an HTTP request gets (viewer, fresh loaders, page limits).
+//!
+//! Persisted queries work as over HTTP: a `subscribe` payload may carry
+//! `extensions.persistedQuery` instead of (or with) its `query`, and in persisted-only mode
+//! a document that is not trusted is refused with an `error` message coded
+//! `PERSISTED_QUERY_REQUIRED` (the connection stays open).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
-use async_graphql::{Data, Executor, Request, Response};
+use async_graphql::{Data, Executor, Request, Response, ServerError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -26,10 +31,12 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
+use super::apq::ApqError;
 use super::auth::{authenticate, Credentials, Refusal};
 use super::AppState;
 use crate::auth::Viewer;
 use crate::error::ErrorCode;
+use crate::graphql::errors::with_code;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::realtime::ConnectionSlots;
 use crate::graphql::RequestCtx;
@@ -390,6 +397,49 @@ struct ConnectionExecutor {
     slots: ConnectionSlots,
 }
 
+impl ConnectionExecutor {
+    /// The request with the document its persisted-query hash names, or the refusal (as
+    /// over HTTP: an unknown hash, a hash that does not match, and in persisted-only mode
+    /// an untrusted text or a registration). A request with neither a query nor a hash
+    /// goes on as it is, and the engine refuses its empty document.
+    fn resolve_persisted(&self, mut request: Request) -> Result<Request, ServerError> {
+        let extensions = request
+            .extensions
+            .get("persistedQuery")
+            .and_then(|p| p.clone().into_json().ok())
+            .map(|p| serde_json::json!({ "persistedQuery": p }));
+        let query = std::mem::take(&mut request.query);
+        let refusal =
+            |code: ErrorCode, message: &str| with_code(ServerError::new(message, None), code);
+        match self
+            .state
+            .apq
+            .resolve(Some(query.clone()), extensions.as_ref())
+        {
+            Ok(document) => {
+                request.query = document;
+                Ok(request)
+            }
+            Err(ApqError::Missing) => {
+                request.query = query;
+                Ok(request)
+            }
+            Err(ApqError::NotFound) => Err(refusal(
+                ErrorCode::PersistedQueryNotFound,
+                "PersistedQueryNotFound",
+            )),
+            Err(ApqError::Mismatch) => Err(refusal(
+                ErrorCode::BadUserInput,
+                "provided sha256Hash does not match the query",
+            )),
+            Err(err @ (ApqError::NotTrusted | ApqError::RegistrationRefused)) => Err(refusal(
+                ErrorCode::PersistedQueryRequired,
+                super::apq::refusal(&err),
+            )),
+        }
+    }
+}
+
 impl Executor for ConnectionExecutor {
     async fn execute(&self, request: Request) -> Response {
         self.execute_stream(request, None)
@@ -403,6 +453,13 @@ impl Executor for ConnectionExecutor {
         request: Request,
         _session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
+        let request = match self.resolve_persisted(request) {
+            Ok(request) => request,
+            Err(refusal) => {
+                let response = Response::from_errors(super::coded_errors(vec![refusal]));
+                return futures::stream::once(std::future::ready(response)).boxed();
+            }
+        };
         let viewer = self
             .session
             .viewer()

@@ -21,6 +21,7 @@ mod policies;
 mod public_forms;
 mod realtime;
 mod schema;
+mod schema_controls;
 mod schema_diff;
 mod tasks;
 mod teams;
