@@ -189,6 +189,10 @@ pub struct Settings {
     /// Events queued for one subscriber before it is dropped as too slow.
     #[arg(long, env = "CONFAB_SUBSCRIBER_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub subscriber_queue: u64,
+    /// Log lines on stderr: `text` or `json` (one object per line); default: text when
+    /// stderr is a terminal, else json. One line per request, filtered by `RUST_LOG`.
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<crate::telemetry::LogFormat>,
 }
 
 impl Settings {

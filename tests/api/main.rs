@@ -20,6 +20,7 @@ mod pagination;
 mod policies;
 mod public_forms;
 mod realtime;
+mod request_log;
 mod schema;
 mod schema_diff;
 mod tasks;
