@@ -47,6 +47,12 @@ impl RequestStatements {
         self.0.load(Ordering::Relaxed)
     }
 
+    /// The count as a span field: signed, since OpenTelemetry attributes have no unsigned
+    /// integers (tracing-opentelemetry would export a `u64` as text).
+    pub fn get_i64(&self) -> i64 {
+        i64::try_from(self.get()).unwrap_or(i64::MAX)
+    }
+
     /// Runs `work`, counting its statements here.
     pub async fn count<F: std::future::Future>(&self, work: F) -> F::Output {
         REQUEST_STATEMENTS.scope(self.clone(), work).await

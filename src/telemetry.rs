@@ -77,21 +77,7 @@ pub fn init(format: Option<LogFormat>) -> Result<Telemetry, String> {
         LogFormat::Json
     });
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_FILTER.into());
-    let logs = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(terminal)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .with_ansi(false)
-            .boxed(),
-    }
-    .with_filter(filter);
+    let logs = log_layer(format, terminal, filter);
     let endpoint_set = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")
         .or_else(|| std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
         .is_some_and(|v| !v.is_empty());
@@ -111,6 +97,28 @@ pub fn init(format: Option<LogFormat>) -> Result<Telemetry, String> {
         .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     EXPORTING.store(provider.is_some(), Ordering::Relaxed);
     Ok(Telemetry { provider })
+}
+
+/// The log lines on stderr, filtered by `filter` (`RUST_LOG`).
+fn log_layer<S>(format: LogFormat, ansi: bool, filter: EnvFilter) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let lines = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .boxed(),
+    };
+    lines.with_filter(filter).boxed()
 }
 
 /// The OTLP/HTTP exporter behind a batch processor, both configured by the standard
@@ -156,7 +164,7 @@ pub fn request_span(method: &str, path: &str) -> Span {
 /// Records the end of a request in its span and writes its line.
 pub fn end_request(span: &Span, status: Option<u16>, elapsed: std::time::Duration) {
     if let Some(status) = status {
-        span.record("status", status);
+        span.record("status", i64::from(status));
     }
     span.record("duration_ms", millis(elapsed));
     span.in_scope(|| tracing::info!("request"));
@@ -222,6 +230,36 @@ mod tests {
             "NOT_FOUND,BAD_USER_INPUT"
         );
         assert_eq!(join_codes([]), "");
+    }
+
+    /// Without the exporter, the statement and loader-batch spans are disabled at their
+    /// call sites by the default filter (their fields are never evaluated), while the
+    /// request span the log needs is enabled.
+    #[test]
+    fn trace_only_spans_cost_nothing_without_the_exporter() {
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let subscriber = tracing_subscriber::registry().with(log_layer(
+                format,
+                false,
+                EnvFilter::new(DEFAULT_FILTER),
+            ));
+            tracing::subscriber::with_default(subscriber, || {
+                let mut evaluated = false;
+                let sql = tracing::debug_span!(
+                    target: "confab::sql",
+                    "sql",
+                    db.query.text = {
+                        evaluated = true;
+                        "SELECT 1"
+                    }
+                );
+                assert!(sql.is_disabled());
+                assert!(!evaluated, "a disabled span's fields are not evaluated");
+                let loader = tracing::debug_span!(target: "confab::loader", "loader");
+                assert!(loader.is_disabled());
+                assert!(!request_span("POST", "/graphql").is_disabled());
+            });
+        }
     }
 
     #[test]

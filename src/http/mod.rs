@@ -105,7 +105,7 @@ async fn count_statements(
 ) -> Response {
     let statements = RequestStatements::default();
     let response = statements.count(next.run(request)).await;
-    tracing::Span::current().record("sql_statements", statements.get());
+    tracing::Span::current().record("sql_statements", statements.get_i64());
     response
 }
 

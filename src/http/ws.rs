@@ -486,7 +486,8 @@ impl<S> Drop for Logged<S> {
         if !codes.is_empty() {
             self.span.record("error_codes", codes.as_str());
         }
-        self.span.record("sql_statements", self.statements.get());
+        self.span
+            .record("sql_statements", self.statements.get_i64());
         telemetry::end_request(&self.span, None, self.started.elapsed());
     }
 }

@@ -25,7 +25,7 @@ where
             target: "confab::loader",
             "loader",
             loader = %short_type_name(std::any::type_name::<L>()),
-            keys = keys.len(),
+            keys = i64::try_from(keys.len()).unwrap_or(i64::MAX),
         );
         self.0.load(keys).instrument(span).await
     }
