@@ -219,6 +219,10 @@ pub struct Settings {
         global = true
     )]
     pub trusted_documents: Option<PathBuf>,
+    /// Log lines on stderr: `text` or `json` (one object per line); default: text when
+    /// stderr is a terminal, else json. One line per request, filtered by `RUST_LOG`.
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<crate::telemetry::LogFormat>,
 }
 
 impl Settings {

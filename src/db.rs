@@ -1,6 +1,11 @@
 //! Connecting to the database, counting statements, starting write transactions, and the
 //! SQL helpers that are the same for every backend.
 //!
+//! Statements are counted three ways through sea-orm's metric callback: in total (for
+//! tests), per request ([`RequestStatements`], a task-local the request log reads), and
+//! as a debug-level `confab::sql` span each, with the statement text as sea-orm built it
+//! (placeholders, never the bound values), which only the OTLP exporter enables.
+//!
 //! SQLite (the embedded default) runs in WAL mode with a busy timeout, and its write
 //! transactions begin IMMEDIATE so that concurrent writers queue instead of failing on a
 //! lock upgrade. Postgres write paths take row locks where they read-then-write.
@@ -27,6 +32,54 @@ impl StatementCounter {
     }
 }
 
+tokio::task_local! {
+    static REQUEST_STATEMENTS: RequestStatements;
+}
+
+/// Counts the statements run on behalf of one request: those sent from inside
+/// [`count`](Self::count) (or [`count_sync`](Self::count_sync)), in the request's task.
+/// Dataloader batches run in that task too (`graphql::local_tasks`), so they count.
+#[derive(Clone, Default)]
+pub struct RequestStatements(Arc<AtomicU64>);
+
+impl RequestStatements {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// The count as a span field: signed, since OpenTelemetry attributes have no unsigned
+    /// integers (tracing-opentelemetry would export a `u64` as text).
+    pub fn get_i64(&self) -> i64 {
+        i64::try_from(self.get()).unwrap_or(i64::MAX)
+    }
+
+    /// Runs `work`, counting its statements here.
+    pub async fn count<F: std::future::Future>(&self, work: F) -> F::Output {
+        REQUEST_STATEMENTS.scope(self.clone(), work).await
+    }
+
+    /// Runs `work` (one poll of a stream), counting its statements here.
+    pub fn count_sync<R>(&self, work: impl FnOnce() -> R) -> R {
+        REQUEST_STATEMENTS.sync_scope(self.clone(), work)
+    }
+}
+
+/// What the metric callback does for every statement.
+fn observe_statement(info: &sea_orm::metric::Info<'_>) {
+    crate::metrics::record_sql_statement(info.failed);
+    // Outside a request (realtime dispatch, migrations) there is no request to count for.
+    let _ = REQUEST_STATEMENTS.try_with(|request| request.0.fetch_add(1, Ordering::Relaxed));
+    // The callback runs after the statement: the span's own duration is ~0, the
+    // statement's is its `db.duration_ms`.
+    let _sql = tracing::debug_span!(
+        target: "confab::sql",
+        "sql",
+        db.query.text = %info.statement.sql,
+        db.duration_ms = crate::telemetry::millis(info.elapsed),
+        db.failed = info.failed,
+    );
+}
+
 pub struct Connected {
     pub conn: DatabaseConnection,
     pub statements: StatementCounter,
@@ -50,7 +103,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Connected, DbErr
     let counter = statements.clone();
     conn.set_metric_callback(move |info| {
         counter.0.fetch_add(1, Ordering::SeqCst);
-        crate::metrics::record_sql_statement(info.failed);
+        observe_statement(info);
     });
     Ok(Connected { conn, statements })
 }

@@ -18,4 +18,5 @@ pub mod paging;
 pub mod realtime;
 pub mod schema_diff;
 pub mod seed;
+pub mod telemetry;
 pub mod validate;

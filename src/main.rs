@@ -12,13 +12,15 @@ use confab::seed;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "confab=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Before the runtime: the OTLP exporter's blocking client starts its own. Dropped last,
+    // after the runtime, so that the spans of the last requests are flushed.
+    let _telemetry = match confab::telemetry::init(cli.settings.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("confab: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,6 +12,7 @@ pub mod loaders;
 pub mod local_tasks;
 pub mod node;
 pub mod node_id;
+pub mod operation_fields;
 pub mod public_forms;
 pub mod realtime;
 pub mod tasks;
@@ -78,7 +79,8 @@ pub fn build_schema(limits: SchemaLimits) -> AppSchema {
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
-    .extension(errors::ErrorCodes);
+    .extension(errors::ErrorCodes)
+    .extension(operation_fields::OperationFields);
     if limits.introspection {
         builder.finish()
     } else {

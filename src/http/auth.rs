@@ -57,6 +57,15 @@ pub async fn authenticate(
     Ok((viewer, exp))
 }
 
+/// The kind of viewer, as the request log names it: never who, only what kind.
+pub fn viewer_kind(viewer: &Viewer) -> &'static str {
+    match viewer {
+        Viewer::Anonymous => "anonymous",
+        Viewer::User(_) => "user",
+        Viewer::Service => "service",
+    }
+}
+
 /// The caller of an HTTP request, from its `Authorization` or `apikey` header.
 #[derive(Debug)]
 pub struct Authenticated(pub Viewer);
@@ -84,7 +93,10 @@ impl FromRequestParts<AppState> for Authenticated {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match authenticate(state, Credentials::Headers(&parts.headers)).await {
-            Ok((viewer, _)) => Ok(Authenticated(viewer)),
+            Ok((viewer, _)) => {
+                tracing::Span::current().record("viewer", viewer_kind(&viewer));
+                Ok(Authenticated(viewer))
+            }
             Err(refusal) => Err(AuthRejection {
                 refusal,
                 media: media_of(&parts.headers),

@@ -4,6 +4,10 @@
 //! GraphQL request or a document that does not parse is 400, a token failure is 401 with
 //! `UNAUTHENTICATED` (see [`auth`]). Transport-level refusals carry `BAD_USER_INPUT`; every
 //! status follows from an [`ErrorCode`].
+//!
+//! Every request runs in a `request` span (tower-http's `TraceLayer`, outermost, see
+//! `crate::telemetry`), which the handlers fill in: the viewer's kind, the error codes of
+//! the answer, the statements run for it; one line is written when the response is ready.
 
 pub mod apq;
 pub mod auth;
@@ -29,12 +33,15 @@ use serde::Deserialize;
 
 use self::auth::{AuthRejection, Authenticated};
 use crate::auth::Authenticator;
+use crate::db::RequestStatements;
 use crate::error::{ErrorCode, ResponseMedia};
 use crate::graphql::errors::{code_of, with_code};
 use crate::graphql::local_tasks::LocalTasks;
+use crate::graphql::operation_fields::selected_operation;
 use crate::graphql::{AppSchema, RequestCtx};
 use crate::metrics;
 use crate::paging::PageLimits;
+use crate::telemetry;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -67,7 +74,43 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        .layer(axum::middleware::from_fn(count_statements))
+        // tower-http's own events (request, body chunks, failures) are off: one line per
+        // request, at the response.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(request_line)
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
         .with_state(state)
+}
+
+/// The request's span (see `crate::telemetry`), its parent taken from a `traceparent`
+/// header when traces are exported.
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let span = telemetry::request_span(request.method().as_str(), request.uri().path());
+    telemetry::adopt_remote_parent(&span, request.headers());
+    span
+}
+
+/// The request's line, once its response is ready.
+fn request_line(response: &Response, latency: std::time::Duration, span: &tracing::Span) {
+    telemetry::end_request(span, Some(response.status().as_u16()), latency);
+}
+
+/// Counts the SQL statements run for the request (authentication included) into its span.
+async fn count_statements(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let statements = RequestStatements::default();
+    let response = statements.count(next.run(request)).await;
+    tracing::Span::current().record("sql_statements", statements.get_i64());
+    response
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -166,6 +209,7 @@ fn refuse_with(
 ) -> Response {
     let code = code.as_str();
     metrics::record_graphql_error(code);
+    telemetry::record_error_codes([code]);
     json_response(
         status,
         serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
@@ -365,7 +409,15 @@ async fn execute(
             return refuse(ErrorCode::PersistedQueryRequired, apq::refusal(&err), media)
         }
     };
-    if method == Method::GET && is_mutation(&query, raw.operation_name.as_deref()) {
+    let get_mutation = (method == Method::GET)
+        .then(|| requested_operation(&query, raw.operation_name.as_deref()))
+        .filter(|(_, ty)| *ty == Some(OperationType::Mutation));
+    if let Some((name, _)) = get_mutation {
+        let span = tracing::Span::current();
+        span.record("operation_type", "mutation");
+        if let Some(name) = name {
+            span.record("operation_name", name.as_str());
+        }
         let mut response = refuse_with(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BadUserInput,
@@ -401,6 +453,13 @@ async fn execute(
     );
     let mut response = tasks.run(execution).await;
     response.errors = coded_errors(std::mem::take(&mut response.errors));
+    telemetry::record_error_codes(
+        response
+            .errors
+            .iter()
+            .filter_map(code_of)
+            .map(ErrorCode::as_str),
+    );
     // A document refused before it ran sets the status; errors of an operation that ran
     // are reported in a 200.
     let status = response
@@ -431,23 +490,14 @@ pub(crate) fn coded_errors(errors: Vec<ServerError>) -> Vec<ServerError> {
         .collect()
 }
 
-/// Whether the operation the request would run is a mutation.
-fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(query) else {
-        return false;
-    };
-    let ty = match (&doc.operations, operation_name) {
-        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name).map(|op| op.node.ty)
-        }
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
-            if ops.len() == 1 {
-                ops.values().next().map(|op| op.node.ty)
-            } else {
-                None
-            }
-        }
-    };
-    ty == Some(OperationType::Mutation)
+/// The name and type of the operation the request would run, when the document parses
+/// and names one.
+fn requested_operation(
+    query: &str,
+    operation_name: Option<&str>,
+) -> (Option<String>, Option<OperationType>) {
+    match async_graphql::parser::parse_query(query) {
+        Ok(doc) => selected_operation(&doc, operation_name.map(str::to_owned)),
+        Err(_) => (None, None),
+    }
 }

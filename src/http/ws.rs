@@ -9,7 +9,9 @@
 //! 4401 for a subscribe before the handshake; 4408 when no `connection_init` arrives in
 //! time; 4409 for a reused operation id); the `error` message for an operation refused
 //! before it runs; a close with 4403 when the token expires; keep-alive pings; and per operation
-//! the same request data an HTTP request gets (viewer, fresh loaders, page limits).
+//! the same request data an HTTP request gets (viewer, fresh loaders, page limits) and a
+//! log line of its own ([`Logged`]: `method` `WS`, no `status`), written when the
+//! operation ends (its last result, a client `complete`, or the connection closing).
 //!
 //! Persisted queries work as over HTTP: a `subscribe` payload may carry
 //! `extensions.persistedQuery` instead of (or with) its `query`, and in persisted-only mode
@@ -32,14 +34,16 @@ use futures::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
 use super::apq::ApqError;
-use super::auth::{authenticate, Credentials, Refusal};
+use super::auth::{authenticate, viewer_kind, Credentials, Refusal};
 use super::AppState;
 use crate::auth::Viewer;
+use crate::db::RequestStatements;
 use crate::error::ErrorCode;
 use crate::graphql::errors::with_code;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::realtime::ConnectionSlots;
 use crate::graphql::RequestCtx;
+use crate::telemetry;
 
 /// WebSocket settings.
 #[derive(Debug, Clone, Copy)]
@@ -464,6 +468,8 @@ impl Executor for ConnectionExecutor {
             .session
             .viewer()
             .map_or(Viewer::Anonymous, |(viewer, _)| viewer);
+        let span = telemetry::request_span("WS", "/graphql");
+        span.record("viewer", viewer_kind(&viewer));
         let tasks = LocalTasks::default();
         let ctx = RequestCtx::new(viewer, self.state.db.clone(), self.state.limits, &tasks);
         let request = request
@@ -480,12 +486,65 @@ impl Executor for ConnectionExecutor {
                 crate::realtime::HUB.sync_scope(hub.clone(), || responses.poll_next_unpin(cx))
             })
         });
-        tasks
-            .drive_stream(scoped)
-            .map(|mut response: Response| {
-                response.errors = super::coded_errors(std::mem::take(&mut response.errors));
+        let responses = tasks.drive_stream(scoped).map(|mut response: Response| {
+            response.errors = super::coded_errors(std::mem::take(&mut response.errors));
+            response
+        });
+        Logged {
+            responses,
+            span,
+            statements: RequestStatements::default(),
+            started: Instant::now(),
+            codes: Vec::new(),
+        }
+        .boxed()
+    }
+}
+
+/// One WebSocket operation's results, polled in its `request` span with its statements
+/// counted; its line is written when the operation ends, which is when this is dropped.
+struct Logged<S> {
+    responses: S,
+    span: tracing::Span,
+    statements: RequestStatements,
+    started: Instant,
+    /// The error codes of every result so far.
+    codes: Vec<&'static str>,
+}
+
+impl<S: futures::Stream<Item = Response> + Unpin> futures::Stream for Logged<S> {
+    type Item = Response;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Response>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        let polled = this
+            .statements
+            .count_sync(|| this.responses.poll_next_unpin(cx));
+        if let std::task::Poll::Ready(Some(response)) = &polled {
+            this.codes.extend(
                 response
-            })
-            .boxed()
+                    .errors
+                    .iter()
+                    .filter_map(crate::graphql::errors::code_of)
+                    .map(ErrorCode::as_str),
+            );
+        }
+        polled
+    }
+}
+
+impl<S> Drop for Logged<S> {
+    fn drop(&mut self) {
+        let codes = telemetry::join_codes(self.codes.iter().copied());
+        if !codes.is_empty() {
+            self.span.record("error_codes", codes.as_str());
+        }
+        self.span
+            .record("sql_statements", self.statements.get_i64());
+        telemetry::end_request(&self.span, None, self.started.elapsed());
     }
 }

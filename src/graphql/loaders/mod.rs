@@ -1,12 +1,14 @@
 //! Per-request dataloaders. Each carries the request's viewer and takes its rows from a
 //! scoped select of a domain module (which takes its condition from `access`); a loader
 //! writes no access condition of its own. One statement per loader per level of the
-//! query, for all parents together; batches run through `graphql::local_tasks`.
+//! query, for all parents together; batches run through `graphql::local_tasks`, each in
+//! a `loader` span (`traced`).
 //!
 //! Nested connections page through the one generic loader in `pages`; the lists it
 //! serves are declared here, each as a few lines of [`PageList`].
 
 mod pages;
+mod traced;
 
 use std::collections::HashMap;
 
@@ -27,6 +29,7 @@ use crate::paging::{self, PageRequest, Sort};
 
 use pages::shared;
 pub use pages::{LoadError, PageList, Pages, Scope};
+use traced::Traced;
 
 /// The loaders of one request.
 pub struct Loaders {
@@ -34,14 +37,14 @@ pub struct Loaders {
     pub message_pages: Pages<ConversationMessages>,
     pub member_pages: Pages<TeamMembers>,
     pub team_project_pages: Pages<TeamProjects>,
-    pub last_messages: DataLoader<LastMessages>,
-    pub counts: DataLoader<Counts>,
-    pub public_profiles: DataLoader<PublicProfiles>,
-    pub chat_projects: DataLoader<ChatProjects>,
-    pub conversations: DataLoader<Conversations>,
-    pub team_roles: DataLoader<TeamRoles>,
-    pub teams: DataLoader<Teams>,
-    pub task_logs: DataLoader<TaskLogs>,
+    pub last_messages: DataLoader<Traced<LastMessages>>,
+    pub counts: DataLoader<Traced<Counts>>,
+    pub public_profiles: DataLoader<Traced<PublicProfiles>>,
+    pub chat_projects: DataLoader<Traced<ChatProjects>>,
+    pub conversations: DataLoader<Traced<Conversations>>,
+    pub team_roles: DataLoader<Traced<TeamRoles>>,
+    pub teams: DataLoader<Traced<Teams>>,
+    pub task_logs: DataLoader<Traced<TaskLogs>>,
 }
 
 impl Loaders {
@@ -53,14 +56,14 @@ impl Loaders {
             message_pages: Pages::new(s(), tasks),
             member_pages: Pages::new(s(), tasks),
             team_project_pages: Pages::new(s(), tasks),
-            last_messages: DataLoader::new(LastMessages(s()), tasks.spawner()),
-            counts: DataLoader::new(Counts(s()), tasks.spawner()),
-            public_profiles: DataLoader::new(PublicProfiles(s()), tasks.spawner()),
-            chat_projects: DataLoader::new(ChatProjects(s()), tasks.spawner()),
-            conversations: DataLoader::new(Conversations(s()), tasks.spawner()),
-            team_roles: DataLoader::new(TeamRoles(s()), tasks.spawner()),
-            teams: DataLoader::new(Teams(s()), tasks.spawner()),
-            task_logs: DataLoader::new(TaskLogs(s()), tasks.spawner()),
+            last_messages: DataLoader::new(Traced(LastMessages(s())), tasks.spawner()),
+            counts: DataLoader::new(Traced(Counts(s())), tasks.spawner()),
+            public_profiles: DataLoader::new(Traced(PublicProfiles(s())), tasks.spawner()),
+            chat_projects: DataLoader::new(Traced(ChatProjects(s())), tasks.spawner()),
+            conversations: DataLoader::new(Traced(Conversations(s())), tasks.spawner()),
+            team_roles: DataLoader::new(Traced(TeamRoles(s())), tasks.spawner()),
+            teams: DataLoader::new(Traced(Teams(s())), tasks.spawner()),
+            task_logs: DataLoader::new(Traced(TaskLogs(s())), tasks.spawner()),
         }
     }
 }

@@ -98,7 +98,7 @@ impl<L: PageList> Loader<PageKey<L>> for PageLoader<L> {
 }
 
 /// A list's page loader, as resolvers use it.
-pub struct Pages<L: PageList>(DataLoader<PageLoader<L>>);
+pub struct Pages<L: PageList>(DataLoader<super::traced::Traced<PageLoader<L>>>);
 
 impl<L: PageList> Pages<L> {
     /// A loader whose batches run through `tasks` (see `local_tasks`).
@@ -107,7 +107,10 @@ impl<L: PageList> Pages<L> {
             scope,
             list: PhantomData,
         };
-        Pages(DataLoader::new(loader, tasks.spawner()))
+        Pages(DataLoader::new(
+            super::traced::Traced(loader),
+            tasks.spawner(),
+        ))
     }
 
     /// The page of `parent`'s list that `args` ask for, in `order`; fetched together with
