@@ -81,7 +81,9 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
         _ => "other",
     };
     let started = Instant::now();
+    let in_flight = metrics::request_in_flight();
     let response = next.run(request).await;
+    drop(in_flight);
     metrics::record_request(
         route,
         response.status().as_u16(),
@@ -100,10 +102,18 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_text() -> Response {
+/// `GET /metrics`: the process's metrics and this gateway's pool and queue gauges (read
+/// now: no statement, one walk over the subscribers).
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let (pool_in_use, pool_idle) = crate::db::pool_connections(&state.db);
+    let scrape = metrics::Scrape {
+        pool_in_use,
+        pool_idle,
+        queued_events: state.realtime.queued_events(),
+    };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics::render(),
+        metrics::render(&scrape),
     )
         .into_response()
 }

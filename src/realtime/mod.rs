@@ -211,6 +211,11 @@ impl Realtime {
     pub fn subscriber_count(&self) -> usize {
         self.inner.registry.len()
     }
+
+    /// Events queued for this gateway's subscribers and not yet taken by their connections.
+    pub fn queued_events(&self) -> u64 {
+        self.inner.registry.queued_events()
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod isolation;
 mod js_client;
 mod layout;
 mod loading;
+mod metrics;
 mod pagination;
 mod policies;
 mod public_forms;
