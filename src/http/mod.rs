@@ -12,7 +12,7 @@ pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
@@ -92,14 +92,60 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
     response
 }
 
+/// How long one readiness check may take before it counts as down: a database that does
+/// not answer cannot hang the probe.
+const READINESS_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /readyz`: each dependency's state as JSON, 200 when all are up, 503 otherwise.
+/// Cost: one `ping` from the pool and a flag read, side by side, each bounded by
+/// [`READINESS_CHECK_TIMEOUT`]: the probe answers within about 2 s whatever happens.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    let started = Instant::now();
+    // The checks run side by side, each within its bound.
+    let (database, listener) = tokio::join!(
+        tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.db.ping()),
+        tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.realtime.listener_connected()),
+    );
+    let timed_out = format!("no answer within {} s", READINESS_CHECK_TIMEOUT.as_secs());
+    let mut checks = serde_json::Map::new();
+    let database = match database {
+        Ok(Ok(())) => serde_json::json!({
+            "status": "up",
+            "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness: the database check failed");
+            serde_json::json!({ "status": "down", "error": "the database refused the check" })
         }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer in time");
+            serde_json::json!({ "status": "down", "error": timed_out })
+        }
+    };
+    checks.insert("database".to_owned(), database);
+    // Postgres only: the LISTEN connection that brings other gateways' events (a flag,
+    // read once the listener's first attempt after the start is over).
+    let listener = match listener {
+        Ok(None) => None,
+        Ok(Some(true)) => Some(serde_json::json!({ "status": "up" })),
+        Ok(Some(false)) => Some(serde_json::json!({ "status": "down" })),
+        Err(_) => Some(serde_json::json!({ "status": "down", "error": timed_out })),
+    };
+    if let Some(listener) = listener {
+        checks.insert("listener".to_owned(), listener);
     }
+    // The object store's check goes here once files are stored (DESIGN.md, storage).
+    let ready = checks.values().all(|check| check["status"] == "up");
+    let (status, word) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    json_response(
+        status,
+        serde_json::json!({ "status": word, "checks": checks }),
+        ResponseMedia::Json,
+    )
 }
 
 /// `GET /metrics`: the process's metrics and this gateway's pool and queue gauges (read

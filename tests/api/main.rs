@@ -20,6 +20,7 @@ mod metrics;
 mod pagination;
 mod policies;
 mod public_forms;
+mod readiness;
 mod realtime;
 mod schema;
 mod schema_diff;

@@ -83,6 +83,22 @@ impl Gateway {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The first stderr line containing `text`, waiting for it up to 10 s.
+    pub async fn log_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(text)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line with {text:?} in:\n{}",
+                self.log().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn post(&self, user: &User, query: &str, variables: Value) -> Value {
         let body: Value = reqwest::Client::new()
             .post(format!("{}/graphql", self.url))
