@@ -1,5 +1,6 @@
-//! Connecting to the database, counting statements, starting write transactions, and the
-//! SQL helpers that are the same for every backend.
+//! Connecting to the database, counting and timing statements, reading the pool's
+//! counters, starting write transactions, and the SQL helpers that are the same for every
+//! backend.
 //!
 //! Statements are counted three ways through sea-orm's metric callback: in total (for
 //! tests), per request ([`RequestStatements`], a task-local the request log reads), and
@@ -18,8 +19,9 @@ use migration::MigratorTrait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database as SeaDatabase, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database as SeaDatabase, DatabaseConnection, DatabaseConnectionType,
+    DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 /// Counts every SQL statement sent through a connection.
@@ -66,7 +68,7 @@ impl RequestStatements {
 
 /// What the metric callback does for every statement.
 fn observe_statement(info: &sea_orm::metric::Info<'_>) {
-    crate::metrics::record_sql_statement(info.failed);
+    crate::metrics::record_sql_statement(info.failed, info.elapsed);
     // Outside a request (realtime dispatch, migrations) there is no request to count for.
     let _ = REQUEST_STATEMENTS.try_with(|request| request.0.fetch_add(1, Ordering::Relaxed));
     // The callback runs after the statement: the span's own duration is ~0, the
@@ -106,6 +108,24 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Connected, DbErr
         observe_statement(info);
     });
     Ok(Connected { conn, statements })
+}
+
+/// Connections of the pool behind `conn`: (lent out, idle). Read from the pool's counters,
+/// no statement is sent. sqlx does not say how many acquires are waiting for a connection.
+pub fn pool_connections(conn: &DatabaseConnection) -> (u64, u64) {
+    let (size, idle) = match &conn.inner {
+        DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+            let pool = conn.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+            let pool = conn.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    let idle = u64::try_from(idle).unwrap_or(u64::MAX);
+    (u64::from(size).saturating_sub(idle), idle)
 }
 
 pub async fn migrate(conn: &DatabaseConnection) -> Result<(), DbErr> {

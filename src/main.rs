@@ -1,6 +1,8 @@
 //! The `confab` binary: serve (default), migrate, export-schema, schema diff, token, seed.
 
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use clap::Parser;
 use confab::app::{self, StartError};
@@ -8,7 +10,7 @@ use confab::auth::{mint_token, MintClaims};
 use confab::config::{
     Cli, Command, SchemaArgs, SchemaCommand, SchemaDiffArgs, Settings, TokenArgs,
 };
-use confab::seed;
+use confab::{metrics, seed};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -164,11 +166,41 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
         );
         println!("Authorization: Bearer {}", demo_token(settings)?);
     }
+    let at_signal = Arc::new(OnceLock::new());
+    let signalled = at_signal.clone();
+    let stop = async move {
+        shutdown_signal().await;
+        // The gauges /metrics keeps anyway: what there is to drain.
+        let requests = metrics::requests_in_flight();
+        let websockets = metrics::websocket_connections();
+        signalled.set((requests, websockets)).ok();
+        tracing::info!(
+            "shutting down: draining {requests} requests in flight, closing {websockets} WebSocket connections"
+        );
+        confab::http::ws::close_all();
+    };
     axum::serve(listener, app.router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
-        .map_err(|e| StartError::Config(format!("server error: {e}")))
+        .map_err(|e| StartError::Config(format!("server error: {e}")))?;
+    if let Some(&(requests, websockets)) = at_signal.get() {
+        // Upgraded connections are not the server's to wait for: give them a bounded time
+        // to send their close frame.
+        let deadline = tokio::time::Instant::now() + WEBSOCKET_CLOSE_GRACE;
+        while metrics::websocket_connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = metrics::websocket_connections();
+        tracing::info!(
+            "shutdown complete: drained {requests} requests in flight, closed {} WebSocket connections ({left} still open)",
+            websockets - left
+        );
+    }
+    Ok(())
 }
+
+/// How long a graceful shutdown waits for WebSocket connections to close.
+const WEBSOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -186,6 +186,7 @@ impl Jwks {
         let have_fresh = seen_generation.is_some();
         if !self.take_token() {
             tracing::debug!("JWKS reload skipped: rate limit");
+            crate::metrics::record_rate_limited(crate::metrics::RateLimitReason::JwksRefetch);
             return Err(if have_fresh {
                 AuthError::UnknownKey
             } else {

@@ -949,6 +949,7 @@ async fn jwks_url_caches_refetches_and_rate_limits() {
     assert_eq!(server.fetches(), 2);
 
     // Random unknown kids: refetches stop once the bucket is empty.
+    let refused_before = crate::metrics::rate_limited(crate::metrics::RateLimitReason::JwksRefetch);
     for i in 0..25 {
         let kid = format!("random-{i}");
         let err = refuse(&auth, &sign_es(&user_claims(), Some(&kid), &second)).await;
@@ -961,6 +962,11 @@ async fn jwks_url_caches_refetches_and_rate_limits() {
     assert!(
         (burst..=burst + 1).contains(&fetches),
         "{fetches} fetches for 25 unknown kids"
+    );
+    // Each skipped reload is counted (no other unit test empties a bucket).
+    assert_eq!(
+        crate::metrics::rate_limited(crate::metrics::RateLimitReason::JwksRefetch) - refused_before,
+        (25 - (fetches - 2)) as u64
     );
     // Known keys still verify from the cache, with no fetch.
     let user = expect_user(auth.viewer_from_token(&token).await.unwrap());

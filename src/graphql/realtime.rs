@@ -37,6 +37,9 @@ impl ConnectionSlots {
         let taken = self.used.fetch_add(1, Ordering::SeqCst);
         if taken >= self.max {
             self.used.fetch_sub(1, Ordering::SeqCst);
+            crate::metrics::record_rate_limited(
+                crate::metrics::RateLimitReason::SubscriptionsPerConnection,
+            );
             return Err(AppError::RateLimited(format!(
                 "at most {} subscriptions per connection",
                 self.max

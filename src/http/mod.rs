@@ -16,7 +16,7 @@ pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
@@ -124,11 +124,14 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        "/graphql/schema.graphql" => "/graphql/schema.graphql",
         p if p.starts_with("/graphiql/") => "/graphiql",
         _ => "other",
     };
     let started = Instant::now();
+    let in_flight = metrics::request_in_flight();
     let response = next.run(request).await;
+    drop(in_flight);
     metrics::record_request(
         route,
         response.status().as_u16(),
@@ -137,14 +140,65 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
     response
 }
 
+/// How long one readiness check may take before it counts as down: a database that does
+/// not answer cannot hang the probe.
+const READINESS_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /readyz`: each dependency's state as JSON, 200 when all are up, 503 otherwise.
+/// Cost: one `ping` from the pool and a flag read, side by side, each bounded by
+/// [`READINESS_CHECK_TIMEOUT`]: the probe answers within about 2 s whatever happens.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    let started = Instant::now();
+    // The checks run side by side, each within its bound.
+    let (database, listener) = tokio::join!(
+        tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.db.ping()),
+        tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.realtime.listener_connected()),
+    );
+    let timed_out = format!("no answer within {} s", READINESS_CHECK_TIMEOUT.as_secs());
+    let mut checks = serde_json::Map::new();
+    let database = match database {
+        Ok(Ok(())) => serde_json::json!({
+            "status": "up",
+            "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness: the database check failed");
+            serde_json::json!({ "status": "down", "error": "the database refused the check" })
         }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer in time");
+            serde_json::json!({ "status": "down", "error": timed_out })
+        }
+    };
+    checks.insert("database".to_owned(), database);
+    // Postgres only: the LISTEN connection that brings other gateways' events (a flag,
+    // read once the listener's first attempt after the start is over).
+    let listener = match listener {
+        Ok(None) => None,
+        Ok(Some(true)) => Some(serde_json::json!({ "status": "up" })),
+        Ok(Some(false)) => Some(serde_json::json!({ "status": "down" })),
+        Err(_) => Some(serde_json::json!({ "status": "down", "error": timed_out })),
+    };
+    if let Some(listener) = listener {
+        checks.insert("listener".to_owned(), listener);
     }
+    // The object store's check goes here once files are stored (DESIGN.md, storage).
+    // Ready means requests can be answered: the database decides (DESIGN.md). A lost
+    // listener only delays other gateways' events to this one's subscribers, so it shows
+    // as `degraded` with 200, rather than taking every gateway out of service at once.
+    let all_up = checks.values().all(|check| check["status"] == "up");
+    let (status, word) = if checks["database"]["status"] != "up" {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    } else if all_up {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::OK, "degraded")
+    };
+    json_response(
+        status,
+        serde_json::json!({ "status": word, "checks": checks }),
+        ResponseMedia::Json,
+    )
 }
 
 /// `GET /graphql/schema.graphql`: what `confab export-schema` prints, when introspection is
@@ -160,10 +214,18 @@ async fn schema_sdl(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_text() -> Response {
+/// `GET /metrics`: the process's metrics and this gateway's pool and queue gauges (read
+/// now: no statement, one walk over the subscribers).
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let (pool_in_use, pool_idle) = crate::db::pool_connections(&state.db);
+    let scrape = metrics::Scrape {
+        pool_in_use,
+        pool_idle,
+        queued_events: state.realtime.queued_events(),
+    };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics::render(),
+        metrics::render(&scrape),
     )
         .into_response()
 }

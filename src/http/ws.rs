@@ -17,9 +17,12 @@
 //! `extensions.persistedQuery` instead of (or with) its `query`, and in persisted-only mode
 //! a document that is not trusted is refused with an `error` message coded
 //! `PERSISTED_QUERY_REQUIRED` (the connection stays open).
+//!
+//! Open connections are counted (`confab_websocket_connections`); a graceful shutdown
+//! closes every one with 1001 through [`close_all`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_graphql::futures_util::stream::BoxStream;
@@ -63,6 +66,18 @@ pub struct WsSettings {
 const READ_BUFFER: usize = 8 * 1024;
 
 const SUBPROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
+
+/// Turns `true` once, when the process shuts down.
+fn closing() -> &'static tokio::sync::watch::Sender<bool> {
+    static CLOSING: OnceLock<tokio::sync::watch::Sender<bool>> = OnceLock::new();
+    CLOSING.get_or_init(|| tokio::sync::watch::channel(false).0)
+}
+
+/// Closes every WebSocket connection of this process with 1001 (going away); new ones
+/// close at once. For the graceful shutdown: the server stops accepting, then calls this.
+pub fn close_all() {
+    closing().send_replace(true);
+}
 
 /// Whether the request asks to become a WebSocket.
 pub fn is_upgrade(headers: &axum::http::HeaderMap) -> bool {
@@ -146,6 +161,8 @@ async fn serve(
     protocol: WebSocketProtocols,
     headers: axum::http::HeaderMap,
 ) {
+    let _open = crate::metrics::websocket_open();
+    let mut shutting_down = closing().subscribe();
     let (mut sink, source) = socket.split();
     let operations = Arc::new(Operations::default());
     let watched = operations.clone();
@@ -229,6 +246,9 @@ async fn serve(
                 }
                 None => break Some((1000, "bye".to_owned())),
             },
+            _ = async { shutting_down.wait_for(|closing| *closing).await.is_ok() } => {
+                break Some((1001, "server shutting down".to_owned()));
+            }
             _ = operations.duplicate.notified() => {
                 let id = operations.duplicate_id();
                 break Some((4409, truncate(format!("Subscriber for {id} already exists"))));

@@ -1,7 +1,10 @@
 //! The Postgres side of the bus: one `LISTEN` connection per gateway, outside the pool,
-//! re-established after it is lost (a restarted server, `pg_terminate_backend`).
+//! re-established after it is lost (a restarted server, `pg_terminate_backend`). Whether
+//! it is listening right now is kept in a flag that `/readyz` reads.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
@@ -10,14 +13,16 @@ use tokio::sync::{mpsc, watch};
 use super::{Event, CHANNEL, LISTENER_APPLICATION_NAME};
 
 /// Starts listening in the background. The returned receiver turns `true` once the first
-/// attempt is over (listening, or failed and retrying in the background).
+/// attempt is over (listening, or failed and retrying in the background); `connected` is
+/// true while the `LISTEN` is in place.
 pub fn start(
     url: String,
     events: mpsc::Sender<Vec<Event>>,
     stop: watch::Receiver<()>,
+    connected: Arc<AtomicBool>,
 ) -> watch::Receiver<bool> {
     let (ready_tx, ready_rx) = watch::channel(false);
-    tokio::spawn(listen(url, events, stop, ready_tx));
+    tokio::spawn(listen(url, events, stop, ready_tx, connected));
     ready_rx
 }
 
@@ -40,6 +45,7 @@ async fn listen(
     events: mpsc::Sender<Vec<Event>>,
     mut stop: watch::Receiver<()>,
     ready: watch::Sender<bool>,
+    connected: Arc<AtomicBool>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -50,6 +56,7 @@ async fn listen(
         let mut listener = match attempt {
             Ok(listener) => {
                 tracing::info!("listening for realtime events");
+                connected.store(true, Ordering::SeqCst);
                 backoff = Duration::from_millis(100);
                 listener
             }
@@ -87,6 +94,7 @@ async fn listen(
                 }
                 Ok(None) | Err(_) => {
                     // Lost: start over with a fresh connection (and a fresh LISTEN).
+                    connected.store(false, Ordering::SeqCst);
                     tracing::warn!("the realtime LISTEN connection was lost; reconnecting");
                     break;
                 }

@@ -17,6 +17,7 @@ mod dispatch;
 mod listener;
 mod registry;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use sea_orm::{
@@ -169,6 +170,8 @@ struct Inner {
     commit_order: Mutex<()>,
     /// On Postgres: whether the listener has made its first attempt to LISTEN.
     listening: Option<watch::Receiver<bool>>,
+    /// On Postgres: whether the `LISTEN` connection is in place now.
+    listener_connected: Option<Arc<AtomicBool>>,
     /// Dropped with the hub: stops the listener.
     _stop: watch::Sender<()>,
 }
@@ -180,8 +183,16 @@ impl Realtime {
         let registry = Arc::new(registry::Registry::default());
         let (stop_tx, stop_rx) = watch::channel(());
         tokio::spawn(dispatch::run(db.clone(), registry.clone(), events));
-        let listening = (db.get_database_backend() == DbBackend::Postgres)
-            .then(|| listener::start(database_url.to_owned(), local.clone(), stop_rx));
+        let listener_connected = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| Arc::new(AtomicBool::new(false)));
+        let listening = listener_connected.as_ref().map(|connected| {
+            listener::start(
+                database_url.to_owned(),
+                local.clone(),
+                stop_rx,
+                connected.clone(),
+            )
+        });
         Realtime {
             inner: Arc::new(Inner {
                 registry,
@@ -189,6 +200,7 @@ impl Realtime {
                 local,
                 commit_order: Mutex::new(()),
                 listening,
+                listener_connected,
                 _stop: stop_tx,
             }),
         }
@@ -210,6 +222,23 @@ impl Realtime {
     /// How many subscriptions this gateway serves.
     pub fn subscriber_count(&self) -> usize {
         self.inner.registry.len()
+    }
+
+    /// Events queued for this gateway's subscribers and not yet taken by their connections.
+    pub fn queued_events(&self) -> u64 {
+        self.inner.registry.queued_events()
+    }
+
+    /// Whether the `LISTEN` connection is in place: None on SQLite, which has none. Right
+    /// after the start this waits for the listener's first attempt (the caller bounds it).
+    pub async fn listener_connected(&self) -> Option<bool> {
+        let connected = self.inner.listener_connected.as_ref()?;
+        if let Some(listening) = &self.inner.listening {
+            let mut listening = listening.clone();
+            // An Err means the listener task is gone: the flag says what it left.
+            let _ = listening.wait_for(|ready| *ready).await;
+        }
+        Some(connected.load(Ordering::SeqCst))
     }
 }
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::Topic;
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::metrics::RateLimitReason;
 
 /// Which events a subscription wants (before access is checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,15 @@ impl Registry {
         self.entries().len()
     }
 
+    /// Events queued for the subscribers and not yet taken by their connections: one walk
+    /// over the subscribers (read when `/metrics` is scraped).
+    pub fn queued_events(&self) -> u64 {
+        self.entries()
+            .values()
+            .map(|e| (e.queue.max_capacity() - e.queue.capacity()) as u64)
+            .sum()
+    }
+
     /// Whether anybody subscribes to `topic` (the dispatcher reads nothing otherwise).
     pub fn wants(&self, topic: Topic) -> bool {
         self.entries().values().any(|e| e.filter.topic() == topic)
@@ -134,6 +144,7 @@ impl Registry {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 entry.overflowed.store(true, Ordering::SeqCst);
                 entries.remove(&id);
+                crate::metrics::record_rate_limited(RateLimitReason::SubscriberQueue);
                 tracing::warn!(subscriber = id, "dropped a subscriber whose queue is full");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -221,6 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_dropped_with_an_error() {
+        let refused = crate::metrics::rate_limited(RateLimitReason::SubscriberQueue);
         let registry = Arc::new(Registry::default());
         let mut slow = registry.add(Viewer::Service, Filter::Profile, 2);
         let mut keeping_up = registry.add(Viewer::Service, Filter::Profile, 2);
@@ -238,6 +250,11 @@ mod tests {
             let got = keeping_up.next().await.unwrap().unwrap();
             assert_eq!(name(&got), event);
         }
+        // Counted once, with its reason (no other unit test overflows a queue).
+        assert_eq!(
+            crate::metrics::rate_limited(RateLimitReason::SubscriberQueue),
+            refused + 1
+        );
         // The slow one got the two that fit, then the error, then the end.
         assert_eq!(name(&slow.next().await.unwrap().unwrap()), "one");
         assert_eq!(name(&slow.next().await.unwrap().unwrap()), "two");
@@ -247,6 +264,28 @@ mod tests {
         assert_eq!(registry.len(), 1, "the slow subscriber is unregistered");
         drop(keeping_up);
         assert_eq!(registry.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn queued_events_count_what_subscribers_have_not_taken() {
+        let registry = Arc::new(Registry::default());
+        let mut first = registry.add(Viewer::Service, Filter::Profile, 4);
+        let _second = registry.add(Viewer::Service, Filter::Profile, 4);
+        assert_eq!(registry.queued_events(), 0);
+        for event in ["one", "two"] {
+            for candidate in registry.candidates(|f| *f == Filter::Profile) {
+                registry.deliver(candidate.id, profile(event));
+            }
+        }
+        assert_eq!(registry.queued_events(), 4);
+        assert_eq!(name(&first.next().await.unwrap().unwrap()), "one");
+        assert_eq!(registry.queued_events(), 3);
+        drop(first);
+        assert_eq!(
+            registry.queued_events(),
+            2,
+            "a gone subscriber's queue is gone"
+        );
     }
 
     #[test]

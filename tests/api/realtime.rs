@@ -828,7 +828,12 @@ async fn a_lost_listen_connection_is_re_established() {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let now = listener_pid().await;
-        if now.len() == 1 && now[0] != pids[0] {
+        // The new connection shows in pg_stat_activity before its LISTEN is in place; the
+        // hub's flag says when it is (as /readyz reports it).
+        if now.len() == 1
+            && now[0] != pids[0]
+            && app.realtime.listener_connected().await == Some(true)
+        {
             break;
         }
         assert!(
