@@ -10,6 +10,7 @@ use async_graphql::parser::types::{
     InputValueDefinition, ServiceDocument, TypeDefinition, TypeKind, TypeSystemDefinition,
 };
 use async_graphql::parser::Positioned;
+use confab::schema_diff::{line_tags, UNTAGGED_ELSEWHERE};
 
 /// The contract sections this build delivers.
 const DELIVERED: &[&str] = &[
@@ -61,42 +62,6 @@ fn contract_copy_matches_the_shared_design() {
         );
     }
 }
-
-/// The capability tag of each contract line: section headers set it, a comment line
-/// `# [tag]` sets it for the lines after it, and a trailing `# [tag]` for its own line.
-fn line_tags(text: &str) -> Vec<String> {
-    let tag_of = |s: &str| -> Option<String> {
-        let open = s.rfind('[')?;
-        let close = s[open..].find(']')? + open;
-        Some(s[open + 1..close].to_owned())
-    };
-    let mut section = "core".to_owned();
-    let mut tags = vec![String::new()];
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("# ---") {
-            section = tag_of(trimmed).unwrap_or_else(|| "core".to_owned());
-            tags.push(section.clone());
-            continue;
-        }
-        if trimmed.starts_with('#') {
-            if let Some(tag) = tag_of(trimmed) {
-                section = tag;
-            }
-            tags.push(section.clone());
-            continue;
-        }
-        let own = line
-            .split_once('#')
-            .and_then(|(_, comment)| tag_of(comment))
-            .unwrap_or_else(|| section.clone());
-        tags.push(own);
-    }
-    tags
-}
-
-/// Contract items without a tag of their own that belong to a later capability.
-const UNTAGGED_ELSEWHERE: &[(&str, &str)] = &[("Date", "wellness")];
 
 /// Whether `line` declares `name` inline, as in `type T { a: Int  b: Int }`.
 fn declares_inline(line: &str, name: &str) -> bool {
