@@ -140,6 +140,9 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         return Err(StartError::Config("max page size must be positive".into()));
     }
     let auth = authenticator(settings)?;
+    let cors =
+        http::cors::Origins::from_settings(&settings.cors_origins, settings.development_mode())
+            .map_err(StartError::Config)?;
     let apq = persisted_queries(settings)?;
     let connected = connect(settings).await?;
     db::migrate(&connected.conn).await?;
@@ -168,6 +171,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
             max_message: settings.body_limit,
         },
         sdl: (settings.introspection == Introspection::On).then(|| crate::graphql::sdl().into()),
+        cors,
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

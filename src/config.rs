@@ -219,6 +219,18 @@ pub struct Settings {
         global = true
     )]
     pub trusted_documents: Option<PathBuf>,
+    /// Origins whose web pages may call the gateway (CORS): `https://app.example.com`,
+    /// `http://localhost:*` (any port) or `*`; repeat the flag or separate by commas.
+    /// Default: `http://localhost:*` and `http://127.0.0.1:*` in development mode, none
+    /// otherwise. A preflight costs no database or schema work.
+    #[arg(
+        long = "cors-origin",
+        env = "CONFAB_CORS_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
     /// Log lines on stderr: `text` or `json` (one object per line); default: text when
     /// stderr is a terminal, else json. One line per request, filtered by `RUST_LOG`.
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, global = true)]

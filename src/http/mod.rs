@@ -11,6 +11,7 @@
 
 pub mod apq;
 pub mod auth;
+pub mod cors;
 pub mod graphiql;
 pub mod ws;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     /// The SDL served at `GET /graphql/schema.graphql`: Some exactly when introspection is
     /// on (computed once at start; as large as `schema.graphql`).
     pub sdl: Option<Arc<str>>,
+    /// The origins whose pages may call the gateway (CORS, WebSocket upgrades).
+    pub cors: cors::Origins,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -70,6 +73,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(state.cors.layer())
+        .layer(axum::middleware::from_fn(cors::preflight_no_content))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,

@@ -89,6 +89,13 @@ pub fn is_upgrade(headers: &axum::http::HeaderMap) -> bool {
 
 pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
     let (mut parts, _body) = request.into_parts();
+    if !state.cors.allows_websocket(&parts.headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open a WebSocket here (see --cors-origin)",
+        )
+            .into_response();
+    }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade
             .protocols(SUBPROTOCOLS)

@@ -10,6 +10,7 @@ mod browser;
 mod capability_policies;
 mod cli;
 mod core_api;
+mod cors;
 mod credits;
 mod http;
 mod isolation;
