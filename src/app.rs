@@ -93,7 +93,9 @@ pub fn authenticator(settings: &Settings) -> Result<Authenticator, StartError> {
         jwks_url: settings.jwks_url.clone(),
         jwks_file: settings.jwks_file.clone(),
         audience: settings.jwt_audience.clone(),
-        issuer: settings.jwt_issuer.clone(),
+        issuers: settings.jwt_issuer.clone(),
+        anon_keys: settings.anon_key.clone(),
+        service_keys: settings.service_key.clone(),
         leeway_secs: settings.jwt_leeway,
     })
     .map_err(|e| StartError::Auth(e.to_string()))

@@ -127,9 +127,39 @@ pub struct Settings {
         global = true
     )]
     pub jwt_audience: String,
-    /// Expected `iss`, if set.
-    #[arg(long, env = "CONFAB_JWT_ISSUER", global = true)]
-    pub jwt_issuer: Option<String>,
+    /// Accepted `iss` values; repeat the flag or separate by commas (a Supabase project:
+    /// `https://<ref>.supabase.co/auth/v1` for user tokens and `supabase` for its anon and
+    /// service_role keys). None set: any issuer.
+    #[arg(
+        long,
+        env = "CONFAB_JWT_ISSUER",
+        value_name = "ISS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub jwt_issuer: Vec<String>,
+    /// Opaque API keys meaning the anonymous viewer (Supabase's publishable keys,
+    /// `sb_publishable_...`); repeat or separate by commas. Compared in constant time.
+    #[arg(
+        long,
+        env = "CONFAB_ANON_KEY",
+        value_name = "KEY",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub anon_key: Vec<String>,
+    /// Opaque API keys meaning the service role (Supabase's secret keys, `sb_secret_...`);
+    /// repeat or separate by commas. Compared in constant time.
+    #[arg(
+        long,
+        env = "CONFAB_SERVICE_KEY",
+        value_name = "KEY",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub service_key: Vec<String>,
     /// Clock leeway for exp/nbf, seconds.
     #[arg(long, env = "CONFAB_JWT_LEEWAY", default_value_t = 30, global = true)]
     pub jwt_leeway: u64,

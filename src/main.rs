@@ -122,7 +122,8 @@ fn token(settings: &Settings, args: &TokenArgs) -> Result<String, StartError> {
             email: args.email.clone(),
             ttl_secs: args.ttl,
             audience,
-            issuer: settings.jwt_issuer.clone(),
+            // The first accepted issuer: the one of user tokens, by the README's order.
+            issuer: settings.jwt_issuer.first().cloned(),
         },
     )
     .map_err(|e| StartError::Auth(e.to_string()))

@@ -6,6 +6,11 @@
 //! (see [`jwks`]). The token header's `alg` only selects among what the configuration allows,
 //! so `alg: none`, other algorithms, and HS256 tokens "signed" with a public key are refused.
 //!
+//! Supabase's opaque API keys (`sb_publishable_...`, `sb_secret_...`) are not JWTs: the
+//! ones configured as anon keys mean anonymous and those configured as service keys mean
+//! the service role; a token without dots is compared with every configured key in
+//! constant time (the `subtle` crate) and refused when none matches.
+//!
 //! Error policy: every [`AuthError`]'s `Display` text is safe to show to a client (it names
 //! the failed check, never key material or internal details). A bad token is an error,
 //! never [`Viewer::Anonymous`].
@@ -64,8 +69,13 @@ pub struct AuthConfig {
     pub jwks_file: Option<PathBuf>,
     /// The audience user tokens must name (`aud`), usually `authenticated`.
     pub audience: String,
-    /// If set, tokens must carry exactly this `iss`.
-    pub issuer: Option<String>,
+    /// If not empty, tokens must carry exactly one of these `iss` (a Supabase project's
+    /// user tokens and its anon/service keys carry different ones).
+    pub issuers: Vec<String>,
+    /// Opaque API keys (Supabase's `sb_publishable_...`) that mean the anonymous viewer.
+    pub anon_keys: Vec<String>,
+    /// Opaque API keys (Supabase's `sb_secret_...`) that mean the service role.
+    pub service_keys: Vec<String>,
     /// Clock-skew allowance for `exp`/`nbf`, in seconds (at most 600).
     pub leeway_secs: u64,
 }
@@ -77,7 +87,9 @@ impl Default for AuthConfig {
             jwks_url: None,
             jwks_file: None,
             audience: "authenticated".to_owned(),
-            issuer: None,
+            issuers: Vec::new(),
+            anon_keys: Vec::new(),
+            service_keys: Vec::new(),
             leeway_secs: 30,
         }
     }
@@ -93,7 +105,9 @@ impl fmt::Debug for AuthConfig {
             .field("jwks_url", &self.jwks_url)
             .field("jwks_file", &self.jwks_file)
             .field("audience", &self.audience)
-            .field("issuer", &self.issuer)
+            .field("issuers", &self.issuers)
+            .field("anon_keys", &self.anon_keys.len())
+            .field("service_keys", &self.service_keys.len())
             .field("leeway_secs", &self.leeway_secs)
             .finish()
     }
@@ -122,6 +136,8 @@ pub enum AuthError {
     MissingClaim(&'static str),
     #[error("invalid `{0}` claim")]
     InvalidClaim(&'static str),
+    #[error("unknown API key")]
+    UnknownApiKey,
     #[error("invalid token issuer")]
     InvalidIssuer,
     #[error("invalid token audience")]
@@ -174,7 +190,9 @@ struct Inner {
     hs256: Option<DecodingKey>,
     jwks: Option<Jwks>,
     audience: String,
-    issuer: Option<String>,
+    issuers: Vec<String>,
+    /// Opaque API keys and the viewer each means.
+    api_keys: Vec<(Vec<u8>, Viewer)>,
     leeway_secs: u64,
 }
 
@@ -184,7 +202,8 @@ impl fmt::Debug for Authenticator {
             .field("hs256", &self.inner.hs256.is_some())
             .field("jwks", &self.inner.jwks.is_some())
             .field("audience", &self.inner.audience)
-            .field("issuer", &self.inner.issuer)
+            .field("issuers", &self.inner.issuers)
+            .field("api_keys", &self.inner.api_keys.len())
             .finish()
     }
 }
@@ -193,6 +212,25 @@ fn use_rust_crypto() {
     // Pin jsonwebtoken's crypto backend, so a second backend enabled elsewhere in the
     // dependency graph cannot make it panic. Failing means one is already chosen: fine.
     let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
+
+/// The shortest opaque API key accepted, in bytes (Supabase's are about 46).
+const MIN_API_KEY_LEN: usize = 24;
+
+/// An opaque API key must be long, printable and without dots (a JWT has two).
+fn check_api_key(key: &str) -> Result<(), String> {
+    let shown: String = key.chars().take(12).collect();
+    if key.len() < MIN_API_KEY_LEN || key.len() > MAX_TOKEN_LEN {
+        return Err(format!(
+            "API key `{shown}...` must be {MIN_API_KEY_LEN} to {MAX_TOKEN_LEN} bytes"
+        ));
+    }
+    if key.contains('.') || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "API key `{shown}...` is not an opaque key (printable, no dots); JWT keys need no configuration"
+        ));
+    }
+    Ok(())
 }
 
 fn check_secret(secret: &[u8]) -> Result<(), &'static str> {
@@ -211,10 +249,26 @@ impl Authenticator {
                 "the audience must not be empty".to_owned(),
             ));
         }
-        if cfg.issuer.as_deref() == Some("") {
-            return Err(AuthError::Config(
-                "the issuer must not be empty when set".to_owned(),
-            ));
+        if cfg.issuers.iter().any(String::is_empty) {
+            return Err(AuthError::Config("an issuer must not be empty".to_owned()));
+        }
+        let mut api_keys = Vec::new();
+        for (keys, viewer) in [
+            (&cfg.anon_keys, Viewer::Anonymous),
+            (&cfg.service_keys, Viewer::Service),
+        ] {
+            for key in keys {
+                check_api_key(key).map_err(AuthError::Config)?;
+                if api_keys
+                    .iter()
+                    .any(|(known, _): &(Vec<u8>, Viewer)| known == key.as_bytes())
+                {
+                    return Err(AuthError::Config(
+                        "an API key is configured twice".to_owned(),
+                    ));
+                }
+                api_keys.push((key.as_bytes().to_vec(), viewer.clone()));
+            }
         }
         if cfg.leeway_secs > MAX_LEEWAY_SECS {
             return Err(AuthError::Config(format!(
@@ -238,7 +292,7 @@ impl Authenticator {
             (None, Some(path)) => Some(Jwks::from_file(path)?),
             (None, None) => None,
         };
-        if hs256.is_none() && jwks.is_none() {
+        if hs256.is_none() && jwks.is_none() && api_keys.is_empty() {
             return Err(AuthError::Config(
                 "no token verification key: set an HS256 secret, a JWKS URL or a JWKS file"
                     .to_owned(),
@@ -249,7 +303,8 @@ impl Authenticator {
                 hs256,
                 jwks,
                 audience: cfg.audience,
-                issuer: cfg.issuer,
+                issuers: cfg.issuers,
+                api_keys,
                 leeway_secs: cfg.leeway_secs,
             }),
         })
@@ -273,8 +328,7 @@ impl Authenticator {
             Some(token) => token,
             None => return Ok((Viewer::Anonymous, None)),
         };
-        let (viewer, exp) = self.verify_with_expiry(token).await?;
-        Ok((viewer, Some(exp)))
+        self.verify_with_expiry(token).await
     }
 
     /// Accepts "<jwt>" or "Bearer <jwt>" (used for WebSocket connection_init payloads too).
@@ -283,17 +337,21 @@ impl Authenticator {
     }
 
     /// As [`viewer_from_token`](Self::viewer_from_token), with the token's expiry (seconds
-    /// since the Unix epoch): a WebSocket connection is closed when its token expires.
+    /// since the Unix epoch; none for an opaque API key): a WebSocket connection is closed
+    /// when its token expires.
     pub async fn viewer_and_expiry_from_token(
         &self,
         token: &str,
-    ) -> Result<(Viewer, u64), AuthError> {
+    ) -> Result<(Viewer, Option<u64>), AuthError> {
         let token = token.trim();
         let token = strip_bearer(token).unwrap_or(token);
         self.verify_with_expiry(token).await
     }
 
-    async fn verify_with_expiry(&self, token: &str) -> Result<(Viewer, u64), AuthError> {
+    async fn verify_with_expiry(&self, token: &str) -> Result<(Viewer, Option<u64>), AuthError> {
+        if !token.contains('.') && !token.is_empty() {
+            return self.api_key_viewer(token).map(|viewer| (viewer, None));
+        }
         let header = TokenHeader::parse(token)?;
         let (alg, key): (Algorithm, KeyRef<'_>) = match header.alg.as_str() {
             "HS256" => match &self.inner.hs256 {
@@ -326,7 +384,31 @@ impl Authenticator {
             .get("exp")
             .and_then(Value::as_f64)
             .map_or(0, |exp| exp.max(0.0) as u64);
-        Ok((viewer, exp))
+        Ok((viewer, Some(exp)))
+    }
+
+    /// The viewer an opaque API key means. Every configured key is compared, in constant
+    /// time, whatever matched before: the time taken does not say which key nor how much
+    /// of one matched. An unconfigured key-shaped token is refused, a dotless one that is
+    /// not key-shaped is malformed.
+    fn api_key_viewer(&self, token: &str) -> Result<Viewer, AuthError> {
+        use subtle::ConstantTimeEq;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AuthError::Malformed);
+        }
+        let mut found = None;
+        for (key, viewer) in &self.inner.api_keys {
+            if bool::from(key.as_slice().ct_eq(token.as_bytes())) {
+                found = Some(viewer.clone());
+            }
+        }
+        match found {
+            Some(viewer) => Ok(viewer),
+            None if token.starts_with("sb_") || !self.inner.api_keys.is_empty() => {
+                Err(AuthError::UnknownApiKey)
+            }
+            None => Err(AuthError::Malformed),
+        }
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -347,9 +429,9 @@ impl Authenticator {
             None | Some(Value::Null) => return Err(AuthError::MissingClaim("exp")),
             Some(_) => return Err(AuthError::InvalidClaim("exp")),
         }
-        if let Some(issuer) = &self.inner.issuer {
+        if !self.inner.issuers.is_empty() {
             match claims.get("iss") {
-                Some(Value::String(iss)) if iss == issuer => {}
+                Some(Value::String(iss)) if self.inner.issuers.contains(iss) => {}
                 _ => return Err(AuthError::InvalidIssuer),
             }
         }

@@ -649,7 +649,7 @@ async fn refuses_badly_typed_email_or_is_anonymous() {
 #[tokio::test]
 async fn checks_issuer_when_configured() {
     let auth = Authenticator::new(AuthConfig {
-        issuer: Some("https://example.supabase.co/auth/v1".to_owned()),
+        issuers: vec!["https://example.supabase.co/auth/v1".to_owned()],
         ..config()
     })
     .unwrap();
@@ -1041,4 +1041,210 @@ async fn jwks_url_unreachable_is_keys_unavailable() {
     let err = refuse(&auth, &sign_es(&user_claims(), Some("k1"), &ec_key(1))).await;
     assert!(matches!(err, AuthError::KeysUnavailable), "{err:?}");
     assert!(err.is_server_error());
+}
+
+// ---- a Supabase project's tokens and keys ---------------------------------------------
+
+const PROJECT_ISSUER: &str = "https://abcdefghijklmnopqrst.supabase.co/auth/v1";
+const PUBLISHABLE_KEY: &str = "sb_publishable_Xc0hVq3pYtQfK2mN8rLw1A_9dZs7kE4";
+const SECRET_KEY: &str = "sb_secret_Ng7TbQ2vXk9RmC4pLs8yWd_1hJf6uZ3aE0";
+
+/// A user's access token exactly as Supabase Auth issues it (asymmetric signing keys).
+fn supabase_user_claims() -> Value {
+    json!({
+        "iss": PROJECT_ISSUER,
+        "sub": USER_ID,
+        "aud": "authenticated",
+        "exp": now() + 3600,
+        "iat": now(),
+        "email": "ada@example.com",
+        "phone": "",
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": {"email_verified": true},
+        "role": "authenticated",
+        "aal": "aal1",
+        "amr": [{"method": "password", "timestamp": now()}],
+        "session_id": "3f4a1c2e-8b7d-4e6f-9a0b-1c2d3e4f5a6b",
+        "is_anonymous": false
+    })
+}
+
+/// The project's legacy anon and service_role keys: HS256, `iss: supabase`, no aud/sub.
+fn supabase_project_key(role: &str) -> Value {
+    json!({"iss": "supabase", "ref": "abcdefghijklmnopqrst", "role": role, "iat": now(), "exp": now() + 3600})
+}
+
+fn supabase_auth(file: &tempfile::NamedTempFile, issuers: &[&str]) -> Authenticator {
+    Authenticator::new(AuthConfig {
+        hs256_secret: Some(SECRET.to_vec()),
+        jwks_file: Some(file.path().to_path_buf()),
+        issuers: issuers.iter().map(|i| (*i).to_owned()).collect(),
+        anon_keys: vec![PUBLISHABLE_KEY.to_owned()],
+        service_keys: vec![SECRET_KEY.to_owned()],
+        ..AuthConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn supabase_user_tokens_and_project_keys_pass_with_both_issuers() {
+    let ec = ec_key(3);
+    let kid = "b7c1e0a4-5f2d-4c8e-9a1b-2d3e4f5a6b7c";
+    let file = jwks_file(&[ec_jwk(Some(kid), &ec)]);
+    let auth = supabase_auth(&file, &[PROJECT_ISSUER, "supabase"]);
+
+    let user = expect_user(
+        auth.viewer_from_token(&sign_es(&supabase_user_claims(), Some(kid), &ec))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        user,
+        UserClaims {
+            id: Uuid::parse_str(USER_ID).unwrap(),
+            email: Some("ada@example.com".to_owned()),
+            is_anonymous: false,
+        }
+    );
+    let anonymous = with(supabase_user_claims(), "is_anonymous", json!(true));
+    let anonymous = with(anonymous, "email", json!(""));
+    let user = expect_user(
+        auth.viewer_from_token(&sign_es(&anonymous, Some(kid), &ec))
+            .await
+            .unwrap(),
+    );
+    assert!(user.is_anonymous && user.email.is_none());
+    let anon = sign_hs(&supabase_project_key("anon"), SECRET);
+    assert_eq!(
+        auth.viewer_from_token(&anon).await.unwrap(),
+        Viewer::Anonymous
+    );
+    let service = sign_hs(&supabase_project_key("service_role"), SECRET);
+    assert_eq!(
+        auth.viewer_from_token(&service).await.unwrap(),
+        Viewer::Service
+    );
+    // The anon key as supabase-js sends it alone: in the `apikey` header.
+    let mut headers = http::HeaderMap::new();
+    headers.insert("apikey", http::HeaderValue::from_str(&anon).unwrap());
+    assert_eq!(
+        auth.viewer_from_headers(&headers).await.unwrap(),
+        Viewer::Anonymous
+    );
+
+    // Another project's tokens are still refused.
+    let other = with(
+        supabase_user_claims(),
+        "iss",
+        json!("https://zyxwvutsrqponmlkjihg.supabase.co/auth/v1"),
+    );
+    let err = refuse(&auth, &sign_es(&other, Some(kid), &ec)).await;
+    assert!(matches!(err, AuthError::InvalidIssuer), "{err:?}");
+    // A key signed by someone else under the project's kid.
+    let err = refuse(
+        &auth,
+        &sign_es(&supabase_user_claims(), Some(kid), &ec_key(4)),
+    )
+    .await;
+    assert!(matches!(err, AuthError::InvalidSignature), "{err:?}");
+}
+
+#[tokio::test]
+async fn with_only_the_user_issuer_the_anon_key_is_refused() {
+    // What was seen before several issuers were accepted: one issuer, the project keys'
+    // `iss: supabase` refused.
+    let file = jwks_file(&[ec_jwk(Some("k"), &ec_key(3))]);
+    let auth = supabase_auth(&file, &[PROJECT_ISSUER]);
+    let anon = sign_hs(&supabase_project_key("anon"), SECRET);
+    let err = refuse(&auth, &anon).await;
+    assert!(matches!(err, AuthError::InvalidIssuer), "{err:?}");
+}
+
+#[tokio::test]
+async fn opaque_api_keys_mean_anonymous_and_service() {
+    let file = jwks_file(&[ec_jwk(Some("k"), &ec_key(3))]);
+    let auth = supabase_auth(&file, &[PROJECT_ISSUER, "supabase"]);
+    let header = |v: &str| http::HeaderValue::from_str(v).unwrap();
+    for (key, expected) in [
+        (PUBLISHABLE_KEY, Viewer::Anonymous),
+        (SECRET_KEY, Viewer::Service),
+    ] {
+        assert_eq!(auth.viewer_from_token(key).await.unwrap(), expected);
+        let (viewer, exp) = auth.viewer_and_expiry_from_token(key).await.unwrap();
+        assert_eq!(
+            (viewer, exp),
+            (expected.clone(), None),
+            "opaque keys do not expire"
+        );
+        let mut headers = http::HeaderMap::new();
+        headers.insert("apikey", header(key));
+        assert_eq!(auth.viewer_from_headers(&headers).await.unwrap(), expected);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", header(&format!("Bearer {key}")));
+        assert_eq!(auth.viewer_from_headers(&headers).await.unwrap(), expected);
+    }
+    let almost = &SECRET_KEY[..SECRET_KEY.len() - 1];
+    for forged in [
+        "sb_secret_Ng7TbQ2vXk9RmC4pLs8yWd_1hJf6uZ3aE1",
+        almost,
+        "sb_secret_",
+        &format!("{SECRET_KEY}0"),
+        "sb_publishable_somebody-elses-project-key-000",
+        "no-dots-and-not-a-key",
+    ] {
+        let err = refuse(&auth, forged).await;
+        assert!(matches!(err, AuthError::UnknownApiKey), "{forged}: {err:?}");
+        assert_eq!(err.to_string(), "unknown API key");
+    }
+    // Without configured keys, a dotless token is malformed, an sb_ one unknown.
+    let plain = hs_auth();
+    assert!(matches!(
+        refuse(&plain, "no-dots-at-all").await,
+        AuthError::Malformed
+    ));
+    assert!(matches!(
+        refuse(&plain, PUBLISHABLE_KEY).await,
+        AuthError::UnknownApiKey
+    ));
+}
+
+#[test]
+fn opaque_api_keys_are_checked_at_start() {
+    let with_keys = |anon: &[&str], service: &[&str]| {
+        Authenticator::new(AuthConfig {
+            anon_keys: anon.iter().map(|k| (*k).to_owned()).collect(),
+            service_keys: service.iter().map(|k| (*k).to_owned()).collect(),
+            ..config()
+        })
+    };
+    assert!(with_keys(&[PUBLISHABLE_KEY], &[SECRET_KEY]).is_ok());
+    for (anon, service, why) in [
+        (&["sb_publishable_short"][..], &[][..], "must be 24 to"),
+        (
+            &["eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl"],
+            &[],
+            "not an opaque key",
+        ),
+        (
+            &["sb_publishable_with a space_0123456789"],
+            &[],
+            "not an opaque key",
+        ),
+        (&[SECRET_KEY], &[SECRET_KEY], "configured twice"),
+    ] {
+        let err = with_keys(anon, service).expect_err(why);
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(
+            !err.to_string().contains(&SECRET_KEY[12..]),
+            "the key is not printed whole"
+        );
+    }
+    let debug = format!(
+        "{:?}",
+        AuthConfig {
+            service_keys: vec![SECRET_KEY.to_owned()],
+            ..config()
+        }
+    );
+    assert!(!debug.contains(SECRET_KEY), "{debug}");
 }

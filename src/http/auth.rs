@@ -42,11 +42,7 @@ pub async fn authenticate(
 ) -> Result<(Viewer, Option<u64>), Refusal> {
     let verified = match credentials {
         Credentials::Headers(headers) => state.auth.viewer_and_expiry_from_headers(headers).await,
-        Credentials::Token(token) => state
-            .auth
-            .viewer_and_expiry_from_token(token)
-            .await
-            .map(|(viewer, exp)| (viewer, Some(exp))),
+        Credentials::Token(token) => state.auth.viewer_and_expiry_from_token(token).await,
     };
     let (viewer, exp) = verified.map_err(Refusal::Token)?;
     if let Viewer::User(user) = &viewer {

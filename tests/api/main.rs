@@ -28,6 +28,7 @@ mod request_log;
 mod schema;
 mod schema_controls;
 mod schema_diff;
+mod supabase;
 mod tasks;
 mod teams;
 mod updates;
