@@ -35,8 +35,19 @@ pub struct App {
 const DEV_SECRET_FILE: &str = ".confab-dev-secret";
 
 /// The HS256 secret: the configured one, or in development mode one generated once and
-/// kept in the data directory.
+/// kept in the data directory (beside the SQLite file).
 pub fn hs256_secret(settings: &Settings) -> Result<Option<Vec<u8>>, StartError> {
+    secret(settings, true)
+}
+
+/// As [`hs256_secret`], but a development secret must already be kept: `confab token`
+/// never makes one, since the server would not know it (a token minted with the wrong
+/// database URL, or from another directory, fails here rather than later at the server).
+pub fn kept_hs256_secret(settings: &Settings) -> Result<Option<Vec<u8>>, StartError> {
+    secret(settings, false)
+}
+
+fn secret(settings: &Settings, create: bool) -> Result<Option<Vec<u8>>, StartError> {
     if let Some(secret) = &settings.jwt_secret {
         if secret.len() < 32 {
             return Err(StartError::Config(
@@ -48,8 +59,16 @@ pub fn hs256_secret(settings: &Settings) -> Result<Option<Vec<u8>>, StartError> 
     if !settings.development_mode() {
         return Ok(None);
     }
-    let dir = settings.data_dir();
-    load_or_create_dev_secret(&dir.join(DEV_SECRET_FILE)).map(Some)
+    let path = settings.data_dir().join(DEV_SECRET_FILE);
+    if !create && !path.exists() {
+        let shown = std::path::absolute(&path).unwrap_or(path);
+        return Err(StartError::Config(format!(
+            "no development secret at {}: start `confab serve` with the same --database-url \
+             (DATABASE_URL) first, or set CONFAB_JWT_SECRET",
+            shown.display()
+        )));
+    }
+    load_or_create_dev_secret(&path).map(Some)
 }
 
 fn load_or_create_dev_secret(path: &Path) -> Result<Vec<u8>, StartError> {

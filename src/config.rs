@@ -1,6 +1,5 @@
 //! Every setting, from flags with environment twins, validated once at start.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -18,12 +17,26 @@ pub struct Cli {
     pub settings: Settings,
 }
 
+impl Cli {
+    /// The settings of the serve command (given as `confab serve ...` or as plain
+    /// `confab ...`).
+    pub fn serve_settings(&self) -> &Settings {
+        match &self.command {
+            Some(Command::Serve(settings)) => settings,
+            _ => &self.settings,
+        }
+    }
+}
+
+/// Each command takes only the flags it uses, so its `--help` lists only those; plain
+/// `confab` takes the serve flags.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start
 pub enum Command {
     /// Apply pending migrations, then serve (the default).
-    Serve,
+    Serve(Settings),
     /// Apply pending migrations and exit.
-    Migrate,
+    Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL).
     ExportSchema,
     /// Schema checks that need no database.
@@ -62,8 +75,72 @@ pub struct SchemaDiffArgs {
     pub operations: Option<PathBuf>,
 }
 
+/// The database flags of `migrate`, `token` and `seed` (as `serve` spells them).
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: sqlite://FILE or postgres://...
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Maximum pool size.
+    #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+}
+
+/// The token flags `token` and `seed` mint with (as `serve` spells them).
+#[derive(Debug, Clone, Args)]
+pub struct MintArgs {
+    /// HS256 secret (Supabase's JWT secret); none: the development secret kept beside the
+    /// database.
+    #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Set when tokens come from your identity provider (then none are minted here).
+    #[arg(long, env = "CONFAB_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Set when tokens come from your identity provider (then none are minted here).
+    #[arg(long, env = "CONFAB_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// `aud` of minted user tokens.
+    #[arg(long, env = "CONFAB_JWT_AUDIENCE", default_value = "authenticated")]
+    pub jwt_audience: String,
+    /// Accepted issuers; minted tokens carry the first.
+    #[arg(long, env = "CONFAB_JWT_ISSUER", value_delimiter = ',')]
+    pub jwt_issuer: Vec<String>,
+}
+
+impl DatabaseArgs {
+    /// Settings for a command that takes these flags (and, to mint tokens, `mint`'s): the
+    /// defaults for everything else.
+    pub fn settings(&self, mint: Option<&MintArgs>) -> Settings {
+        let mut settings = Settings::for_database(&self.database_url);
+        settings.db_max_connections = self.db_max_connections;
+        if let Some(mint) = mint {
+            settings.jwt_secret = mint.jwt_secret.clone();
+            settings.jwks_url = mint.jwks_url.clone();
+            settings.jwks_file = mint.jwks_file.clone();
+            settings.jwt_audience = mint.jwt_audience.clone();
+            settings.jwt_issuer = mint.jwt_issuer.clone();
+        }
+        settings
+    }
+}
+
+/// `sqlite://confab.db` in the working directory.
+const DEFAULT_DATABASE_URL: &str = "sqlite://confab.db?mode=rwc";
+
 #[derive(Debug, Args)]
 pub struct TokenArgs {
+    #[command(flatten)]
+    pub claims: TokenClaims,
+    /// The database whose development secret signs the token (without --jwt-secret).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    #[command(flatten)]
+    pub mint: MintArgs,
+}
+
+/// What a minted token says.
+#[derive(Debug, Args)]
+pub struct TokenClaims {
     /// The user id (`sub`); required for the authenticated role.
     #[arg(long)]
     pub sub: Option<uuid::Uuid>,
@@ -82,50 +159,44 @@ pub struct SeedArgs {
     /// A small demo data set for one demo user; prints that user's token.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub mint: MintArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// Address to serve on.
+    /// Address to serve on: HOST:PORT, the host a name (`localhost`) or an IP address
+    /// (`[::1]` for IPv6).
     #[arg(
         long,
         env = "CONFAB_LISTEN",
         default_value = "127.0.0.1:8080",
-        global = true
+        value_parser = listen_address
     )]
-    pub listen: SocketAddr,
+    pub listen: String,
     /// Database URL: sqlite://FILE or postgres://...
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://confab.db?mode=rwc",
-        global = true
+        default_value = DEFAULT_DATABASE_URL
     )]
     pub database_url: String,
     /// Maximum pool size.
-    #[arg(
-        long,
-        env = "CONFAB_DB_MAX_CONNECTIONS",
-        default_value_t = 10,
-        global = true
-    )]
+    #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
     /// HS256 secret for user tokens (Supabase's JWT secret).
-    #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
+    #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// JWKS URL for ES256/RS256 tokens.
-    #[arg(long, env = "CONFAB_JWKS_URL", global = true)]
+    #[arg(long, env = "CONFAB_JWKS_URL")]
     pub jwks_url: Option<String>,
     /// JWKS file for ES256/RS256 tokens.
-    #[arg(long, env = "CONFAB_JWKS_FILE", global = true)]
+    #[arg(long, env = "CONFAB_JWKS_FILE")]
     pub jwks_file: Option<PathBuf>,
     /// Expected `aud` of user tokens.
-    #[arg(
-        long,
-        env = "CONFAB_JWT_AUDIENCE",
-        default_value = "authenticated",
-        global = true
-    )]
+    #[arg(long, env = "CONFAB_JWT_AUDIENCE", default_value = "authenticated")]
     pub jwt_audience: String,
     /// Accepted `iss` values; repeat the flag or separate by commas (a Supabase project:
     /// `https://<ref>.supabase.co/auth/v1` for user tokens and `supabase` for its anon and
@@ -134,8 +205,7 @@ pub struct Settings {
         long,
         env = "CONFAB_JWT_ISSUER",
         value_name = "ISS",
-        value_delimiter = ',',
-        global = true
+        value_delimiter = ','
     )]
     pub jwt_issuer: Vec<String>,
     /// Opaque API keys meaning the anonymous viewer (Supabase's publishable keys,
@@ -145,8 +215,7 @@ pub struct Settings {
         env = "CONFAB_ANON_KEY",
         value_name = "KEY",
         value_delimiter = ',',
-        hide_env_values = true,
-        global = true
+        hide_env_values = true
     )]
     pub anon_key: Vec<String>,
     /// Opaque API keys meaning the service role (Supabase's secret keys, `sb_secret_...`);
@@ -156,68 +225,50 @@ pub struct Settings {
         env = "CONFAB_SERVICE_KEY",
         value_name = "KEY",
         value_delimiter = ',',
-        hide_env_values = true,
-        global = true
+        hide_env_values = true
     )]
     pub service_key: Vec<String>,
     /// Clock leeway for exp/nbf, seconds.
-    #[arg(long, env = "CONFAB_JWT_LEEWAY", default_value_t = 30, global = true)]
+    #[arg(long, env = "CONFAB_JWT_LEEWAY", default_value_t = 30)]
     pub jwt_leeway: u64,
     /// Largest `first`/`last` a connection accepts.
-    #[arg(
-        long,
-        env = "CONFAB_MAX_PAGE_SIZE",
-        default_value_t = 100,
-        global = true
-    )]
+    #[arg(long, env = "CONFAB_MAX_PAGE_SIZE", default_value_t = 100)]
     pub max_page_size: u32,
     /// Page size when neither `first` nor `last` is given.
-    #[arg(
-        long,
-        env = "CONFAB_DEFAULT_PAGE_SIZE",
-        default_value_t = 100,
-        global = true
-    )]
+    #[arg(long, env = "CONFAB_DEFAULT_PAGE_SIZE", default_value_t = 100)]
     pub default_page_size: u32,
     /// Deepest query accepted.
-    #[arg(long, env = "CONFAB_MAX_DEPTH", default_value_t = 15, global = true)]
+    #[arg(long, env = "CONFAB_MAX_DEPTH", default_value_t = 15)]
     pub max_depth: usize,
     /// Highest query complexity accepted.
-    #[arg(
-        long,
-        env = "CONFAB_MAX_COMPLEXITY",
-        default_value_t = 250_000,
-        global = true
-    )]
+    #[arg(long, env = "CONFAB_MAX_COMPLEXITY", default_value_t = 250_000)]
     pub max_complexity: usize,
     /// Credits a user's account starts with on their first request.
     #[arg(
         long,
         env = "CONFAB_SIGNUP_CREDITS",
         default_value_t = 0,
-        value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX)),
-        global = true
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX))
     )]
     pub signup_credits: u32,
     /// Largest request body, bytes.
-    #[arg(long, env = "CONFAB_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
+    #[arg(long, env = "CONFAB_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
     /// Seconds between keep-alive pings on an idle WebSocket connection.
-    #[arg(long, env = "CONFAB_WS_KEEPALIVE", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    #[arg(long, env = "CONFAB_WS_KEEPALIVE", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_keepalive: u64,
     /// Seconds a WebSocket client has to send `connection_init`.
-    #[arg(long, env = "CONFAB_WS_INIT_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    #[arg(long, env = "CONFAB_WS_INIT_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_init_timeout: u64,
     /// Concurrent subscriptions one WebSocket connection may hold.
     #[arg(
         long,
         env = "CONFAB_MAX_SUBSCRIPTIONS_PER_CONNECTION",
-        default_value_t = 100,
-        global = true
+        default_value_t = 100
     )]
     pub max_subscriptions_per_connection: usize,
     /// Events queued for one subscriber before it is dropped as too slow.
-    #[arg(long, env = "CONFAB_SUBSCRIBER_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    #[arg(long, env = "CONFAB_SUBSCRIBER_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub subscriber_queue: u64,
     /// Whether `__schema` and `__type` are answered (and `/graphql/schema.graphql` is
     /// served); off refuses them with `GRAPHQL_VALIDATION_FAILED`. Costs nothing per request.
@@ -225,8 +276,7 @@ pub struct Settings {
         long,
         env = "CONFAB_INTROSPECTION",
         value_enum,
-        default_value_t = Introspection::On,
-        global = true
+        default_value_t = Introspection::On
     )]
     pub introspection: Introspection,
     /// Run only trusted documents (`--trusted-documents`), by hash or by their exact text;
@@ -236,18 +286,12 @@ pub struct Settings {
         long,
         env = "CONFAB_PERSISTED_ONLY",
         value_parser = clap::builder::BoolishValueParser::new(),
-        action = clap::ArgAction::SetTrue,
-        global = true
+        action = clap::ArgAction::SetTrue
     )]
     pub persisted_only: bool,
     /// A JSON manifest of trusted documents, `{ "<sha256 hex>": "<document>" }` (or Apollo's
     /// persisted-query manifest), read once at start and held in memory; each hash is checked.
-    #[arg(
-        long,
-        env = "CONFAB_TRUSTED_DOCUMENTS",
-        value_name = "FILE",
-        global = true
-    )]
+    #[arg(long, env = "CONFAB_TRUSTED_DOCUMENTS", value_name = "FILE")]
     pub trusted_documents: Option<PathBuf>,
     /// Origins whose web pages may call the gateway (CORS): `https://app.example.com`,
     /// `http://localhost:*` (any port) or `*`; repeat the flag or separate by commas.
@@ -257,13 +301,12 @@ pub struct Settings {
         long = "cors-origin",
         env = "CONFAB_CORS_ORIGINS",
         value_name = "ORIGIN",
-        value_delimiter = ',',
-        global = true
+        value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
     /// Log lines on stderr: `text` or `json` (one object per line); default: text when
     /// stderr is a terminal, else json. One line per request, filtered by `RUST_LOG`.
-    #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, global = true)]
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::telemetry::LogFormat>,
 }
 
@@ -299,6 +342,19 @@ impl Settings {
     pub fn development_mode(&self) -> bool {
         self.jwt_secret.is_none() && self.jwks_url.is_none() && self.jwks_file.is_none()
     }
+}
+
+/// `--listen`: `HOST:PORT` with a port number; the host is resolved when binding.
+fn listen_address(text: &str) -> Result<String, String> {
+    let bad =
+        || format!("`{text}` is not HOST:PORT (e.g. 127.0.0.1:8080, localhost:8080, [::1]:8080)");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.is_empty() || (host.contains(':') && !bracketed) || host.contains(['/', ' ']) {
+        return Err(bad());
+    }
+    Ok(text.to_owned())
 }
 
 /// `--introspection on|off`.

@@ -88,13 +88,24 @@ pub struct Connected {
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<Connected, DbErr> {
+    // `sqlite://file.db` creates the file, as `sqlite://file.db?mode=rwc` does; an explicit
+    // `mode=` (`ro`, `rw`, `memory`) is kept.
+    let create_sqlite_file = url.starts_with("sqlite:")
+        && !url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("mode=")));
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
+        .map_sqlx_sqlite_opts(move |opts| {
+            let opts = if create_sqlite_file {
+                opts.create_if_missing(true)
+            } else {
+                opts
+            };
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))

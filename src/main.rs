@@ -8,7 +8,7 @@ use clap::Parser;
 use confab::app::{self, StartError};
 use confab::auth::{mint_token, MintClaims};
 use confab::config::{
-    Cli, Command, SchemaArgs, SchemaCommand, SchemaDiffArgs, Settings, TokenArgs,
+    Cli, Command, DatabaseArgs, SchemaArgs, SchemaCommand, SchemaDiffArgs, Settings, TokenClaims,
 };
 use confab::{metrics, seed};
 
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before the runtime: the OTLP exporter's blocking client starts its own. Dropped last,
     // after the runtime, so that the spans of the last requests are flushed.
-    let _telemetry = match confab::telemetry::init(cli.settings.log_format) {
+    let _telemetry = match confab::telemetry::init(cli.serve_settings().log_format) {
         Ok(telemetry) => telemetry,
         Err(err) => {
             eprintln!("confab: {err}");
@@ -43,23 +43,33 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, StartError> {
-    let settings = cli.settings;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&settings).await?,
-        Command::Migrate => {
-            let connected = app::connect(&settings).await?;
+    match cli.command {
+        None => serve(&cli.settings).await?,
+        Some(Command::Serve(settings)) => serve(&settings).await?,
+        Some(Command::Migrate(database)) => {
+            let connected = app::connect(&database.settings(None)).await?;
             confab::db::migrate(&connected.conn).await?;
             println!("migrations applied");
         }
-        Command::ExportSchema => print!("{}", confab::graphql::sdl()),
-        Command::Schema(SchemaArgs {
+        Some(Command::ExportSchema) => print!("{}", confab::graphql::sdl()),
+        Some(Command::Schema(SchemaArgs {
             command: SchemaCommand::Diff(args),
-        }) => return Ok(schema_diff(args)),
-        Command::Token(args) => println!("{}", token(&settings, &args)?),
-        Command::Seed(args) => {
+        })) => return Ok(schema_diff(args)),
+        Some(Command::Token(args)) => {
+            let settings = DatabaseArgs {
+                database_url: args.database_url.clone(),
+                db_max_connections: 1,
+            }
+            .settings(Some(&args.mint));
+            println!("{}", token(&settings, &args.claims)?);
+        }
+        Some(Command::Seed(args)) => {
             if !args.demo {
                 return Err(StartError::Config("say what to seed: --demo".into()));
             }
+            let settings = args.database.settings(Some(&args.mint));
+            // The demo token is signed with the development secret, made now if need be.
+            app::hs256_secret(&settings)?;
             let connected = app::connect(&settings).await?;
             confab::db::migrate(&connected.conn).await?;
             let created = seed::seed_demo(&connected.conn).await.map_err(|e| {
@@ -101,8 +111,8 @@ fn schema_diff(args: SchemaDiffArgs) -> ExitCode {
     }
 }
 
-fn token(settings: &Settings, args: &TokenArgs) -> Result<String, StartError> {
-    let secret = app::hs256_secret(settings)?.ok_or_else(|| {
+fn token(settings: &Settings, args: &TokenClaims) -> Result<String, StartError> {
+    let secret = app::kept_hs256_secret(settings)?.ok_or_else(|| {
         StartError::Config(
             "no HS256 secret configured (CONFAB_JWT_SECRET); tokens for JWKS keys come from your identity provider"
                 .into(),
@@ -132,7 +142,7 @@ fn token(settings: &Settings, args: &TokenArgs) -> Result<String, StartError> {
 fn demo_token(settings: &Settings) -> Result<String, StartError> {
     token(
         settings,
-        &TokenArgs {
+        &TokenClaims {
             sub: Some(seed::DEMO_USER),
             role: "authenticated".into(),
             email: Some(seed::DEMO_EMAIL.into()),
@@ -142,10 +152,11 @@ fn demo_token(settings: &Settings) -> Result<String, StartError> {
 }
 
 async fn serve(settings: &Settings) -> Result<(), StartError> {
-    let app = app::build(settings).await?;
-    let listener = tokio::net::TcpListener::bind(settings.listen)
+    // The port first: a port in use stops the start before the database is touched.
+    let listener = tokio::net::TcpListener::bind(settings.listen.as_str())
         .await
         .map_err(|e| StartError::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let app = app::build(settings).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Config(e.to_string()))?;

@@ -66,6 +66,10 @@ pub struct AppState {
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
     Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::temporary("/graphql") }),
+        )
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/graphql/schema.graphql", get(schema_sdl))
@@ -402,6 +406,9 @@ async fn graphql_post(
         );
     }
     let body: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(serde_json::Value::Array(_)) => {
+            return refuse(ErrorCode::BadUserInput, BATCH_REFUSED, media);
+        }
         Ok(v) => v,
         Err(_) => {
             return refuse(
@@ -413,6 +420,11 @@ async fn graphql_post(
     };
     execute(state, caller, headers, Method::POST, body, media).await
 }
+
+/// The answer to a batch (a JSON array of operations, as Apollo's `BatchHttpLink` sends):
+/// one operation per request keeps every limit (depth, complexity, rate) per request.
+const BATCH_REFUSED: &str = "batched requests (a JSON array of operations) are not accepted: \
+     send one operation per request (Apollo Client: HttpLink, not BatchHttpLink)";
 
 /// A GraphQL request as it arrives over HTTP, before APQ resolution.
 #[derive(Debug, Deserialize)]

@@ -249,3 +249,193 @@ fn export_schema_needs_no_database() {
     assert!(sdl.contains("type Query"));
     assert!(!dir.path().join("confab.db").exists());
 }
+
+#[test]
+fn each_command_lists_only_its_own_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let output = confab(dir.path())
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let flags = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|line| line.trim_start().strip_prefix("--"))
+            .map(|rest| rest.split([' ', '=']).next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        flags(&help(&["migrate"])),
+        ["database-url", "db-max-connections"]
+    );
+    assert_eq!(
+        flags(&help(&["token"])),
+        [
+            "sub",
+            "role",
+            "email",
+            "ttl",
+            "database-url",
+            "jwt-secret",
+            "jwks-url",
+            "jwks-file",
+            "jwt-audience",
+            "jwt-issuer"
+        ]
+    );
+    assert_eq!(
+        flags(&help(&["seed"])),
+        [
+            "demo",
+            "database-url",
+            "db-max-connections",
+            "jwt-secret",
+            "jwks-url",
+            "jwks-file",
+            "jwt-audience",
+            "jwt-issuer"
+        ]
+    );
+    assert_eq!(flags(&help(&["export-schema"])), [] as [&str; 0]);
+    assert_eq!(
+        flags(&help(&["schema", "diff"])),
+        ["sections", "operations"]
+    );
+    let serve = flags(&help(&["serve"]));
+    for flag in [
+        "listen",
+        "database-url",
+        "cors-origin",
+        "anon-key",
+        "max-depth",
+    ] {
+        assert!(
+            serve.contains(&flag.to_owned()),
+            "serve --help lacks --{flag}"
+        );
+    }
+    // A serve flag is refused by a command that does not use it.
+    let stderr = refused_run(dir.path(), &["migrate", "--listen", "127.0.0.1:1"]);
+    assert!(
+        stderr.contains("unexpected argument '--listen'"),
+        "{stderr}"
+    );
+}
+
+/// Runs the binary expecting a failure with nothing on stdout; returns its stderr.
+fn refused_run(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = confab(dir).args(args).output().unwrap();
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[tokio::test]
+async fn a_token_minted_from_another_directory_is_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("confab.db").display());
+    // A development-mode server on that database keeps its secret beside the file.
+    let settings = confab::config::Settings::for_database(&url);
+    assert!(settings.development_mode());
+    let app = confab::app::build(&settings).await.unwrap();
+    assert!(data.path().join(".confab-dev-secret").exists());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.router).await.ok() });
+
+    let user = "2a4b6c8d-1111-4222-8333-944445555666";
+    let minted = confab(elsewhere.path())
+        .args(["token", "--sub", user, "--email", "far@example.com"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let body: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": VIEWER_ID_EMAIL }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({ "data": { "viewer": { "id": user, "email": "far@example.com" } } })
+    );
+
+    // Without the database URL, there is no secret to sign with: said, not made up.
+    let stderr = refused_run(elsewhere.path(), &["token", "--sub", user]);
+    assert!(
+        stderr.contains(&format!(
+            "no development secret at {}",
+            elsewhere.path().join(".confab-dev-secret").display()
+        )),
+        "{stderr}"
+    );
+    assert!(!elsewhere.path().join(".confab-dev-secret").exists());
+}
+
+#[test]
+fn a_port_in_use_stops_the_start_before_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let stderr = refused_run(
+        dir.path(),
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+    );
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("confab.db").exists(),
+        "no database touched"
+    );
+    assert!(!dir.path().join(".confab-dev-secret").exists());
+}
+
+#[tokio::test]
+async fn listens_on_localhost_creates_a_plain_sqlite_file_and_redirects_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = confab(dir.path())
+        .args(["serve", "--listen", &format!("localhost:{port}")])
+        .env("DATABASE_URL", "sqlite://plain.db")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let response = loop {
+        match client.get(format!("http://localhost:{port}/")).send().await {
+            Ok(response) => break response,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("the gateway did not start: {err}"),
+        }
+    };
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.headers()["location"], "/graphql");
+    assert!(
+        dir.path().join("plain.db").exists(),
+        "sqlite://plain.db is created"
+    );
+
+    let stderr = refused_run(dir.path(), &["serve", "--listen", "localhost"]);
+    assert!(stderr.contains("`localhost` is not HOST:PORT"), "{stderr}");
+}

@@ -130,9 +130,8 @@ async fn production_allows_no_origin_by_default_and_development_allows_localhost
 
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("dev.db").display());
-    let mut settings = confab::config::Settings::for_database(&url);
+    let settings = confab::config::Settings::for_database(&url);
     assert!(settings.development_mode());
-    settings.listen = "127.0.0.1:0".parse().unwrap();
     let app = confab::app::build(&settings).await.unwrap();
     let layer = app.state.cors.clone();
     assert!(layer.allows("http://localhost:5173"));

@@ -585,3 +585,36 @@ async fn minted_tokens_carry_email_into_the_profile() {
         json!({"email": "first@example.com", "profile": {"email": "first@example.com"}})
     );
 }
+
+on_both!(
+    a_batch_is_refused_whole_with_a_clear_400,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.url))
+            .bearer_auth(&alice.token)
+            .json(&json!([
+                { "query": CREATE_PROJECT_X },
+                { "query": VIEWER_PROJECT_IDS },
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({ "errors": [{
+                "message": "batched requests (a JSON array of operations) are not accepted: send one operation per request (Apollo Client: HttpLink, not BatchHttpLink)",
+                "extensions": { "code": "BAD_USER_INPUT" }
+            }] })
+        );
+        let projects = app.ok(&alice, VIEWER_PROJECT_IDS, json!({})).await;
+        assert_eq!(
+            projects["viewer"]["projects"]["nodes"],
+            json!([]),
+            "nothing ran"
+        );
+    }
+);
