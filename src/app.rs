@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use rand::RngCore;
 
-use crate::auth::{AuthConfig, Authenticator};
-use crate::config::{Introspection, Settings};
+use crate::auth::{mint_token, AuthConfig, Authenticator, MintClaims};
+use crate::config::{Introspection, Settings, TokenClaims};
 use crate::db::{self, StatementCounter};
 use crate::graphql::{build_schema, SchemaLimits};
 use crate::http::{self, apq::PersistedQueries, AppState};
@@ -106,6 +106,50 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
+/// A token for `claims`, signed with the configured HS256 secret or the development
+/// secret already kept (`confab token`, the demo token).
+pub fn token(settings: &Settings, args: &TokenClaims) -> Result<String, StartError> {
+    let secret = kept_hs256_secret(settings)?.ok_or_else(|| {
+        StartError::Config(
+            "no HS256 secret configured (CONFAB_JWT_SECRET); tokens for JWKS keys come from your identity provider"
+                .into(),
+        )
+    })?;
+    if args.role == "authenticated" && args.sub.is_none() {
+        return Err(StartError::Config(
+            "--sub is required for the authenticated role".into(),
+        ));
+    }
+    let audience = (args.role == "authenticated").then(|| settings.jwt_audience.clone());
+    mint_token(
+        &secret,
+        &MintClaims {
+            sub: args.sub,
+            role: args.role.clone(),
+            email: args.email.clone(),
+            ttl_secs: args.ttl,
+            audience,
+            // The first accepted issuer: the one of user tokens, by the README's order.
+            issuer: settings.jwt_issuer.first().cloned(),
+        },
+    )
+    .map_err(|e| StartError::Auth(e.to_string()))
+}
+
+/// The demo user's token (valid a week): printed by `confab serve` in development mode
+/// and by `confab seed --demo`.
+pub fn demo_token(settings: &Settings) -> Result<String, StartError> {
+    token(
+        settings,
+        &TokenClaims {
+            sub: Some(crate::seed::DEMO_USER),
+            role: "authenticated".into(),
+            email: Some(crate::seed::DEMO_EMAIL.into()),
+            ttl: 7 * 24 * 3600,
+        },
+    )
+}
+
 pub fn authenticator(settings: &Settings) -> Result<Authenticator, StartError> {
     Authenticator::new(AuthConfig {
         hs256_secret: hs256_secret(settings)?,
@@ -165,6 +209,11 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         http::cors::Origins::from_settings(&settings.cors_origins, settings.development_mode())
             .map_err(StartError::Config)?;
     let apq = persisted_queries(settings)?;
+    let dev_token = if settings.development_mode() {
+        Some(demo_token(settings)?.into())
+    } else {
+        None
+    };
     let connected = connect(settings).await?;
     db::migrate(&connected.conn).await?;
     let realtime = crate::realtime::Realtime::start(
@@ -193,6 +242,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         },
         sdl: (settings.introspection == Introspection::On).then(|| crate::graphql::sdl().into()),
         cors,
+        dev_token,
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use confab::app::{self, StartError};
-use confab::auth::{mint_token, MintClaims};
 use confab::config::{
-    Cli, Command, DatabaseArgs, SchemaArgs, SchemaCommand, SchemaDiffArgs, Settings, TokenClaims,
+    Cli, Command, DatabaseArgs, SchemaArgs, SchemaCommand, SchemaDiffArgs, Settings,
 };
 use confab::{metrics, seed};
 
@@ -61,7 +60,7 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
                 db_max_connections: 1,
             }
             .settings(Some(&args.mint));
-            println!("{}", token(&settings, &args.claims)?);
+            println!("{}", app::token(&settings, &args.claims)?);
         }
         Some(Command::Seed(args)) => {
             if !args.demo {
@@ -80,7 +79,7 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
             } else {
                 eprintln!("demo data already present for {}", seed::DEMO_EMAIL);
             }
-            println!("{}", demo_token(&settings)?);
+            println!("{}", app::demo_token(&settings)?);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -111,46 +110,6 @@ fn schema_diff(args: SchemaDiffArgs) -> ExitCode {
     }
 }
 
-fn token(settings: &Settings, args: &TokenClaims) -> Result<String, StartError> {
-    let secret = app::kept_hs256_secret(settings)?.ok_or_else(|| {
-        StartError::Config(
-            "no HS256 secret configured (CONFAB_JWT_SECRET); tokens for JWKS keys come from your identity provider"
-                .into(),
-        )
-    })?;
-    if args.role == "authenticated" && args.sub.is_none() {
-        return Err(StartError::Config(
-            "--sub is required for the authenticated role".into(),
-        ));
-    }
-    let audience = (args.role == "authenticated").then(|| settings.jwt_audience.clone());
-    mint_token(
-        &secret,
-        &MintClaims {
-            sub: args.sub,
-            role: args.role.clone(),
-            email: args.email.clone(),
-            ttl_secs: args.ttl,
-            audience,
-            // The first accepted issuer: the one of user tokens, by the README's order.
-            issuer: settings.jwt_issuer.first().cloned(),
-        },
-    )
-    .map_err(|e| StartError::Auth(e.to_string()))
-}
-
-fn demo_token(settings: &Settings) -> Result<String, StartError> {
-    token(
-        settings,
-        &TokenClaims {
-            sub: Some(seed::DEMO_USER),
-            role: "authenticated".into(),
-            email: Some(seed::DEMO_EMAIL.into()),
-            ttl: 7 * 24 * 3600,
-        },
-    )
-}
-
 async fn serve(settings: &Settings) -> Result<(), StartError> {
     // The port first: a port in use stops the start before the database is touched.
     let listener = tokio::net::TcpListener::bind(settings.listen.as_str())
@@ -176,7 +135,9 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
             seed::DEMO_EMAIL,
             seed::DEMO_USER
         );
-        println!("Authorization: Bearer {}", demo_token(settings)?);
+        if let Some(token) = &app.state.dev_token {
+            println!("Authorization: Bearer {token}");
+        }
     }
     let at_signal = Arc::new(OnceLock::new());
     let signalled = at_signal.clone();

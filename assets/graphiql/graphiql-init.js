@@ -10,10 +10,20 @@
 // gets `schema: null` and does not send its introspection query; the page shows a
 // banner saying docs and autocompletion are unavailable.
 //
-// A token in the page URL's fragment (`/graphql#token=XYZ`) prefills the
-// headers editor with `{"Authorization": "Bearer XYZ"}`. The fragment is never
-// sent to the server, and it is removed from the address bar right away so the
-// token does not linger in history. Headers are not persisted to localStorage.
+// "defaultHeaders" (development mode: the demo user's token) fill the headers
+// editor of a first visit and of new tabs. Headers persist in GraphiQL's storage
+// (localStorage of this origin, `shouldPersistHeaders`), so after a reload the
+// editor holds what it held, not the defaults again.
+//
+// A token in the page URL's fragment (`/graphql#token=XYZ`) sets the headers
+// editor to `{"Authorization": "Bearer XYZ"}`, replacing what was kept. The
+// fragment is never sent to the server, and it is removed from the address bar
+// right away so the token does not linger in history.
+//
+// Subscriptions go over graphql-ws (bundled in graphiql.min.js) to
+// "subscriptionEndpoint"; the headers editor's content is the connection_init
+// payload. The explorer plugin (graphiql-plugin-explorer.umd.js) is added when
+// loaded.
 (function () {
   'use strict';
 
@@ -57,6 +67,9 @@
     headers.Authorization = /^bearer\s/i.test(token) ? token : 'Bearer ' + token;
   }
   var headersText = Object.keys(headers).length ? JSON.stringify(headers, null, 2) : undefined;
+  var defaultHeadersText = config.defaultHeaders
+    ? JSON.stringify(config.defaultHeaders, null, 2)
+    : undefined;
 
   var baseFetcher = GraphiQL.createFetcher({
     url: config.endpoint || window.location.pathname,
@@ -81,15 +94,22 @@
     // Open the bottom pane on the headers editor so the token is easy to set.
     defaultEditorToolsVisibility: 'headers',
     isHeadersEditorEnabled: true,
-    // Never write tokens to localStorage.
-    shouldPersistHeaders: false,
+    // Keep headers across reloads (localStorage of this origin).
+    shouldPersistHeaders: true,
   };
+  if (window.GraphiQLPluginExplorer) {
+    props.plugins = [window.GraphiQLPluginExplorer.explorerPlugin()];
+  }
   if (config.introspection === false) {
     props.schema = null;
   }
-  if (headersText) {
+  // First visit and new tabs: the server's default headers. A token in the
+  // fragment replaces the kept headers; otherwise the kept ones stay.
+  if (defaultHeadersText) {
+    props.defaultHeaders = defaultHeadersText;
+  }
+  if (token) {
     props.headers = headersText;
-    props.defaultHeaders = headersText;
   }
 
   var root = ReactDOM.createRoot(document.getElementById('graphiql'));

@@ -22,7 +22,11 @@
 //! default), or open the page as `/graphql#token=XYZ` to prefill
 //! `{"Authorization": "Bearer XYZ"}` (the fragment never reaches the server and
 //! is stripped from the address bar), or let the server pass default headers
-//! with [`page_with`]. Headers are not persisted in the browser's storage.
+//! with [`page_with`] (development mode: the demo user's token). Headers persist
+//! in the browser's storage for this origin (GraphiQL's `shouldPersistHeaders`),
+//! so a reload keeps them. Subscriptions run over graphql-ws (bundled in
+//! GraphiQL) with the editor's headers as the `connection_init` payload. The
+//! explorer plugin (`@graphiql/plugin-explorer`) is embedded too.
 
 use std::sync::OnceLock;
 
@@ -73,6 +77,8 @@ static ASSETS: &[Asset] = &[
     embedded!("react-dom.production.min.js", CT_JS),
     embedded!("graphiql.min.js", CT_JS),
     embedded!("graphiql.min.css", CT_CSS),
+    embedded!("graphiql-plugin-explorer.umd.js", CT_JS),
+    embedded!("graphiql-plugin-explorer.css", CT_CSS),
     embedded!("graphiql-init.js", CT_JS),
 ];
 
@@ -192,6 +198,7 @@ pub fn page_with(endpoint: &str, options: &PageOptions<'_>) -> Html<String> {
 <title>confab · GraphiQL</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{a}graphiql.min.css?v={v}">
+<link rel="stylesheet" href="{a}graphiql-plugin-explorer.css?v={v}">
 <style>html, body, #graphiql {{ height: 100%; margin: 0; overflow: hidden; }}{layout}</style>
 </head>
 <body>
@@ -201,6 +208,7 @@ pub fn page_with(endpoint: &str, options: &PageOptions<'_>) -> Html<String> {
 <script src="{a}react.production.min.js?v={v}"></script>
 <script src="{a}react-dom.production.min.js?v={v}"></script>
 <script src="{a}graphiql.min.js?v={v}"></script>
+<script src="{a}graphiql-plugin-explorer.umd.js?v={v}"></script>
 <script src="{a}graphiql-init.js?v={v}"></script>
 </body>
 </html>
@@ -336,7 +344,7 @@ mod tests {
                 ..PageOptions::default()
             },
         );
-        assert_eq!(html.matches("</script>").count(), 5);
+        assert_eq!(html.matches("</script>").count(), 6);
         assert!(!html.contains("alert(1)</script>"));
         assert!(html.contains(r#""subscriptionEndpoint":"/ws""#));
         assert!(html.contains(r#""Authorization":"Bearer a\u0026b\u003cc\u003e""#));

@@ -62,6 +62,9 @@ pub struct AppState {
     pub sdl: Option<Arc<str>>,
     /// The origins whose pages may call the gateway (CORS, WebSocket upgrades).
     pub cors: cors::Origins,
+    /// Development mode only: the demo user's token, which GraphiQL's headers editor opens
+    /// with (the same token `confab serve` prints).
+    pub dev_token: Option<Arc<str>>,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -335,10 +338,17 @@ async fn graphql_get_query(
         if state.apq.persisted_only() {
             notices.push(graphiql::PERSISTED_ONLY_NOTICE);
         }
+        let bearer = state.dev_token.as_ref().map(|t| format!("Bearer {t}"));
+        let dev_headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("Authorization", b.as_str()))
+            .collect();
         let options = graphiql::PageOptions {
             notices: &notices,
             no_introspection: state.sdl.is_none(),
-            ..graphiql::PageOptions::default()
+            // Same path: GET /graphql with an upgrade is the WebSocket.
+            subscription_endpoint: Some("/graphql"),
+            default_headers: &dev_headers,
         };
         return graphiql::page_with("/graphql", &options).into_response();
     }

@@ -1,7 +1,18 @@
 #!/usr/bin/env node
 // Drives confab's offline GraphiQL page in headless Chromium, like a person would:
 // opens ${CONFAB_URL}/graphql, puts the token in the headers editor, types a
-// query, clicks run and prints the result pane's JSON text to stdout.
+// query, clicks run and prints the result pane's JSON. Then, optionally, opens the
+// explorer plugin, runs a subscription and waits for its event in the result
+// pane (the caller makes the event happen), and reloads the page to check that
+// the headers editor kept its content.
+//
+// stdout: one JSON object per line, in this order:
+//   {"result": <the query's result>}
+//   {"explorer": true}                      (CONFAB_SUBSCRIPTION set)
+//   {"subscribed": true}                    (CONFAB_SUBSCRIPTION set; the caller
+//                                            now triggers the event)
+//   {"event": <the result pane's JSON>}     (once it contains CONFAB_EVENT_EXPECT)
+//   {"reloaded_headers": <editor text>}     (CONFAB_CHECK_RELOAD=1)
 //
 // Fails (exit 1, message on stderr) if the page asks any host other than the
 // gateway for anything, if the page logs an error (CSP violations included),
@@ -13,8 +24,13 @@
 //   CONFAB_TOKEN      bearer token to put in the headers editor        (required)
 //   CONFAB_QUERY      query to type into the editor            (default "{ __typename }")
 //   CONFAB_EXPECT     substring the result JSON must contain            (optional)
-//   CONFAB_TOKEN_MODE "editor" (type the header; default) or "hash" (open
-//                     /graphql#token=... and check the page prefilled it)
+//   CONFAB_TOKEN_MODE "editor" (type the header; default), "hash" (open
+//                     /graphql#token=... and check the page prefilled it) or
+//                     "prefilled" (the server prefilled it: development mode;
+//                     CONFAB_TOKEN is then not needed)
+//   CONFAB_SUBSCRIPTION a subscription to run after the query     (optional)
+//   CONFAB_EVENT_EXPECT substring the subscription's event must contain
+//   CONFAB_CHECK_RELOAD=1  reload and print the headers editor's content
 //   CONFAB_ALLOW_ERRORS=1  do not fail on a result with "errors"
 //   CONFAB_SCREENSHOT path of the screenshot     (default /tmp/graphiql.png; "" = none)
 //   CHROMIUM_PATH     browser binary                  (default /usr/bin/chromium)
@@ -65,21 +81,24 @@ function env(name, dflt) {
 
 async function main() {
   const base = new URL(env('CONFAB_URL'));
-  const token = env('CONFAB_TOKEN');
+  const tokenMode = env('CONFAB_TOKEN_MODE', 'editor');
+  const token = tokenMode === 'prefilled' ? '' : env('CONFAB_TOKEN');
+  const subscription = process.env.CONFAB_SUBSCRIPTION || '';
+  const eventExpect = process.env.CONFAB_EVENT_EXPECT || '';
+  const checkReload = process.env.CONFAB_CHECK_RELOAD === '1';
   const query = env('CONFAB_QUERY', '{ __typename }');
   const expect = process.env.CONFAB_EXPECT || '';
-  const tokenMode = env('CONFAB_TOKEN_MODE', 'editor');
   const allowErrors = process.env.CONFAB_ALLOW_ERRORS === '1';
   const screenshot = process.env.CONFAB_SCREENSHOT ?? '/tmp/graphiql.png';
   const executablePath = env('CHROMIUM_PATH', '/usr/bin/chromium');
   const timeout = Number(env('CONFAB_TIMEOUT_MS', '60000'));
-  if (!['editor', 'hash'].includes(tokenMode)) fail(`CONFAB_TOKEN_MODE must be editor or hash, not ${tokenMode}`);
+  if (!['editor', 'hash', 'prefilled'].includes(tokenMode)) fail(`CONFAB_TOKEN_MODE must be editor, hash or prefilled, not ${tokenMode}`);
 
   const basePath = base.pathname.replace(/\/+$/, '');
   const endpointPath = `${basePath}/graphql`;
   const pageUrl = new URL(endpointPath, base);
   if (tokenMode === 'hash') pageUrl.hash = `token=${encodeURIComponent(token)}`;
-  const expectedHeaders = { Authorization: `Bearer ${token}` };
+  let expectedHeaders = { Authorization: `Bearer ${token}` };
   const expectedHeadersText = JSON.stringify(expectedHeaders);
 
   const foreign = []; // requests to other hosts (deduplicated below)
@@ -115,8 +134,10 @@ async function main() {
     page.on('request', (req) => {
       if (!isLocal(req.url()) && !foreign.includes(req.url())) foreign.push(req.url());
     });
+    const wsSent = []; // frames the page sent over WebSockets to the gateway
     page.on('websocket', (ws) => {
       if (!isLocal(ws.url())) foreign.push(ws.url());
+      ws.on('framesent', (frame) => wsSent.push(frame.payload));
     });
     page.on('pageerror', (e) => pageErrors.push(`page error: ${e.message}`));
     const isEndpoint = (raw) => {
@@ -199,6 +220,18 @@ async function main() {
         fail(`headers editor prefilled with ${JSON.stringify(prefilled)}, expected ${expectedHeadersText}`);
       }
       if (page.url().includes(encodeURIComponent(token))) fail(`token still in the address bar: ${page.url()}`);
+    } else if (tokenMode === 'prefilled') {
+      const prefilled = await cmValue(SEL.headersEditor);
+      let parsed;
+      try {
+        parsed = JSON.parse(prefilled);
+      } catch {
+        fail(`headers editor not prefilled by the server; it holds ${JSON.stringify(prefilled)}`);
+      }
+      if (!/^Bearer \S+$/.test(parsed.Authorization || '')) {
+        fail(`headers editor prefilled with ${JSON.stringify(prefilled)}, expected an Authorization bearer token`);
+      }
+      expectedHeaders = { Authorization: parsed.Authorization };
     } else {
       await typeInto(SEL.headersEditor, expectedHeadersText);
     }
@@ -234,7 +267,7 @@ async function main() {
       { result: SEL.resultEditor, spinner: SEL.spinner },
     );
     const text = await cmValue(SEL.resultEditor);
-    if (screenshot) await page.screenshot({ path: screenshot });
+    if (screenshot && !subscription) await page.screenshot({ path: screenshot });
     checkClean('running the query');
 
     let json;
@@ -243,9 +276,67 @@ async function main() {
     } catch {
       fail(`result pane is not JSON:\n${text}`);
     }
-    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    console.log(JSON.stringify({ result: json }));
     if (json.errors && !allowErrors) fail(`the result has GraphQL errors: ${JSON.stringify(json.errors)}`);
     if (expect && !text.includes(expect)) fail(`the result does not contain ${JSON.stringify(expect)}`);
+
+    if (subscription) {
+      // 6. The explorer plugin, bundled offline: its sidebar button opens it.
+      await page.click('button[aria-label="Show GraphiQL Explorer"]');
+      await page.waitForSelector('.graphiql-explorer-root', { state: 'visible' });
+      checkClean('opening the explorer');
+      console.log(JSON.stringify({ explorer: true }));
+
+      // 7. A subscription over graphql-ws, with the editor's headers as payload.
+      await typeInto(SEL.queryEditor, subscription);
+      await page.waitForTimeout(300);
+      await page.click(SEL.runButton);
+      const sentOfType = (type) => wsSent.map((p) => {
+        try {
+          return JSON.parse(p);
+        } catch {
+          return {};
+        }
+      }).find((m) => m.type === type);
+      const deadline = Date.now() + 20000;
+      while (!(sentOfType('connection_init') && sentOfType('subscribe'))) {
+        if (Date.now() > deadline) fail(`no connection_init and subscribe sent over a WebSocket; sent: ${JSON.stringify(wsSent)}`);
+        await page.waitForTimeout(50);
+      }
+      const payload = sentOfType('connection_init').payload || {};
+      if (payload.Authorization !== expectedHeaders.Authorization) {
+        fail(`connection_init carried ${JSON.stringify(payload)}, expected the editor's Authorization`);
+      }
+      console.log(JSON.stringify({ subscribed: true }));
+      await page.waitForFunction(
+        ({ result, want }) => {
+          const el = document.querySelector(result);
+          return el && el.CodeMirror && el.CodeMirror.getValue().includes(want);
+        },
+        { result: SEL.resultEditor, want: eventExpect || '"data"' },
+        { timeout: 30000 },
+      );
+      const eventText = await cmValue(SEL.resultEditor);
+      if (screenshot) await page.screenshot({ path: screenshot });
+      checkClean('running the subscription');
+      let event;
+      try {
+        event = JSON.parse(eventText);
+      } catch {
+        fail(`the result pane is not JSON after the event:\n${eventText}`);
+      }
+      console.log(JSON.stringify({ event }));
+    }
+
+    if (checkReload) {
+      // 8. Headers survive a reload (GraphiQL's storage), not the server's defaults.
+      await page.reload({ waitUntil: 'load' });
+      await page.waitForSelector(SEL.queryEditor, { state: 'visible' });
+      if (!(await page.$(SEL.headersEditor))) await page.click(SEL.headersTab);
+      await page.waitForSelector(SEL.headersEditor, { state: 'visible' });
+      checkClean('reloading');
+      console.log(JSON.stringify({ reloaded_headers: await cmValue(SEL.headersEditor) }));
+    }
     if (screenshot) console.error(`screenshot: ${screenshot}`);
     console.error('OK: GraphiQL rendered offline, sent the Authorization header and showed the result');
   } finally {
