@@ -165,7 +165,12 @@ pub fn authenticator(settings: &Settings) -> Result<Authenticator, StartError> {
 }
 
 pub async fn connect(settings: &Settings) -> Result<db::Connected, StartError> {
-    Ok(db::connect(&settings.database_url, settings.db_max_connections).await?)
+    Ok(db::connect(
+        &settings.database_url,
+        settings.db_max_connections,
+        &settings.database_schema,
+    )
+    .await?)
 }
 
 /// Registered automatic persisted queries kept at most (then the store starts over).

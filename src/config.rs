@@ -84,6 +84,9 @@ pub struct DatabaseArgs {
     /// Maximum pool size.
     #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
+    /// Postgres: the schema of confab's tables, functions and policies.
+    #[arg(long, env = "CONFAB_DATABASE_SCHEMA", default_value = DEFAULT_SCHEMA, value_parser = schema_name)]
+    pub database_schema: String,
 }
 
 /// The token flags `token` and `seed` mint with (as `serve` spells them).
@@ -113,6 +116,7 @@ impl DatabaseArgs {
     pub fn settings(&self, mint: Option<&MintArgs>) -> Settings {
         let mut settings = Settings::for_database(&self.database_url);
         settings.db_max_connections = self.db_max_connections;
+        settings.database_schema = self.database_schema.clone();
         if let Some(mint) = mint {
             settings.jwt_secret = mint.jwt_secret.clone();
             settings.jwks_url = mint.jwks_url.clone();
@@ -121,6 +125,27 @@ impl DatabaseArgs {
             settings.jwt_issuer = mint.jwt_issuer.clone();
         }
         settings
+    }
+}
+
+/// confab's own Postgres schema.
+pub const DEFAULT_SCHEMA: &str = "confab";
+
+/// `--database-schema`: a plain lower-case identifier, so it needs no quoting rules.
+fn schema_name(text: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !text.starts_with("pg_");
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a schema name confab uses: lower-case letters, digits and _, \
+             at most 63, not starting with a digit or pg_"
+        ))
     }
 }
 
@@ -186,6 +211,10 @@ pub struct Settings {
     /// Maximum pool size.
     #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
+    /// Postgres: the schema of confab's tables, functions and policies (created when
+    /// missing; an earlier install in `public` is kept there).
+    #[arg(long, env = "CONFAB_DATABASE_SCHEMA", default_value = DEFAULT_SCHEMA, value_parser = schema_name)]
+    pub database_schema: String,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,

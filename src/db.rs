@@ -7,6 +7,13 @@
 //! as a debug-level `confab::sql` span each, with the statement text as sea-orm built it
 //! (placeholders, never the bound values), which only the OTLP exporter enables.
 //!
+//! On Postgres confab's tables, functions and policies live in a schema of their own
+//! (`--database-schema`, default `confab`): every pooled connection sets `search_path` to
+//! it, so the migrations create their objects there and every statement finds them there,
+//! and nothing lands in `public`, which Supabase's PostgREST publishes. A database that an
+//! earlier version migrated into `public` is detected (its `public.seaql_migrations` lists
+//! confab's first migration while the configured schema has none) and kept there.
+//!
 //! SQLite (the embedded default) runs in WAL mode with a busy timeout, and its write
 //! transactions begin IMMEDIATE so that concurrent writers queue instead of failing on a
 //! lock upgrade. Postgres write paths take row locks where they read-then-write.
@@ -19,9 +26,9 @@ use migration::MigratorTrait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database as SeaDatabase, DatabaseConnection, DatabaseConnectionType,
-    DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database as SeaDatabase, DatabaseConnection,
+    DatabaseConnectionType, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 
 /// Counts every SQL statement sent through a connection.
@@ -87,7 +94,67 @@ pub struct Connected {
     pub statements: StatementCounter,
 }
 
-pub async fn connect(url: &str, max_connections: u32) -> Result<Connected, DbErr> {
+/// The first migration's name: how an earlier version's install into `public` is known.
+const FIRST_MIGRATION: &str = "m20261122_000001_core";
+
+/// The schema confab's objects are in on this Postgres database: `schema`, created when
+/// missing, or `public` when an earlier version installed confab there. One short-lived
+/// connection, before the pool is opened.
+async fn postgres_schema(url: &str, schema: &str) -> Result<String, DbErr> {
+    let probe = SeaDatabase::connect(
+        ConnectOptions::new(url.to_owned())
+            .max_connections(1)
+            .sqlx_logging(false)
+            .to_owned(),
+    )
+    .await?;
+    let found = probe
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT to_regclass(format('%I.seaql_migrations', $1::text)) IS NOT NULL AS ours, \
+                    to_regclass('public.seaql_migrations') IS NOT NULL AS legacy",
+            [schema.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no answer about the schema".into()))?;
+    let ours: bool = found.try_get("", "ours")?;
+    let legacy_table: bool = found.try_get("", "legacy")?;
+    let legacy = !ours
+        && schema != "public"
+        && legacy_table
+        && probe
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 AS one FROM public.seaql_migrations WHERE version = $1",
+                [FIRST_MIGRATION.into()],
+            ))
+            .await?
+            .is_some();
+    let chosen = if legacy {
+        tracing::warn!(
+            "confab's tables are in the `public` schema, where an earlier version installed \
+             them; keeping them there (see README, \"Postgres schema\")"
+        );
+        "public".to_owned()
+    } else {
+        // `schema` was checked to be a plain identifier by the configuration.
+        probe
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+        schema.to_owned()
+    };
+    probe.close().await?;
+    Ok(chosen)
+}
+
+/// Connects a pool; on Postgres every connection's `search_path` is confab's schema (see
+/// the module doc), `schema` or, for an earlier install, `public`.
+pub async fn connect(url: &str, max_connections: u32, schema: &str) -> Result<Connected, DbErr> {
+    let search_path = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Some(postgres_schema(url, schema).await?)
+    } else {
+        None
+    };
     // `sqlite://file.db` creates the file, as `sqlite://file.db?mode=rwc` does; an explicit
     // `mode=` (`ro`, `rw`, `memory`) is kept.
     let create_sqlite_file = url.starts_with("sqlite:")
@@ -111,6 +178,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Connected, DbErr
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
         });
+    if let Some(search_path) = search_path {
+        options.set_schema_search_path(search_path);
+    }
     let mut conn = SeaDatabase::connect(options).await?;
     let statements = StatementCounter::default();
     let counter = statements.clone();

@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
             let settings = DatabaseArgs {
                 database_url: args.database_url.clone(),
                 db_max_connections: 1,
+                database_schema: confab::config::DEFAULT_SCHEMA.to_owned(),
             }
             .settings(Some(&args.mint));
             println!("{}", app::token(&settings, &args.claims)?);

@@ -69,6 +69,23 @@ pub async fn disable_policies(
     Ok(())
 }
 
+/// Postgres: the schema the migration creates its objects in (the first of the
+/// connection's `search_path`), quoted, with `pg_temp` after it: the `search_path` of
+/// confab's SECURITY DEFINER functions, so they resolve names as the migration did.
+pub async fn current_schema<C: ConnectionTrait>(db: &C) -> Result<String, DbErr> {
+    let row = db
+        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT quote_ident(current_schema()) AS schema",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no current schema: set a search_path".into()))?;
+    let schema: Option<String> = row.try_get("", "schema")?;
+    let schema =
+        schema.ok_or_else(|| DbErr::Custom("no current schema: set a search_path".into()))?;
+    Ok(format!("{schema}, pg_temp"))
+}
+
 /// A foreign key that removes the row with the row it points at.
 pub fn cascade(
     name: &str,

@@ -1,4 +1,8 @@
-//! Schema migrations, one per capability. They run unchanged on SQLite and Postgres.
+//! Schema migrations, one per capability. They run unchanged on SQLite and Postgres. On
+//! Postgres each runs in a transaction (sea-orm-migration's default there), so a failing
+//! one leaves nothing behind, and they create their objects in the connection's first
+//! `search_path` schema (confab's own, see `confab::db`), naming no schema themselves
+//! except Supabase's `auth`.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -11,6 +15,7 @@ mod m20261123_000001_wellness;
 mod m20261123_000002_credits;
 mod m20261123_000002_workspace;
 mod m20261123_000003_public_forms;
+mod m20261207_000001_auth_users;
 
 pub struct Migrator;
 
@@ -26,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_wellness::Migration),
             Box::new(m20261123_000002_credits::Migration),
             Box::new(m20261123_000003_public_forms::Migration),
+            Box::new(m20261207_000001_auth_users::Migration),
         ]
     }
 }

@@ -6,17 +6,20 @@
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::capability_support;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 /// Postgres only: the team foreign key on projects, a helper that lists the caller's
-/// teams without recursing through RLS, and the team policies.
+/// teams without recursing through RLS, and the team policies. The helpers' `search_path`
+/// is the schema being migrated (`SCHEMA`, replaced by `current_schema()`), never assumed.
 const POSTGRES: &str = r#"
 ALTER TABLE projects
   ADD CONSTRAINT projects_team_fk FOREIGN KEY (team_id) REFERENCES teams (id) ON DELETE SET NULL;
 
 CREATE FUNCTION auth_team_ids(roles text[]) RETURNS SETOF uuid
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $f$
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = SCHEMA AS $f$
     SELECT team_id FROM team_members WHERE user_id = auth.uid() AND role = ANY (roles)
   $f$;
 
@@ -46,7 +49,7 @@ CREATE POLICY projects_team_update ON projects FOR UPDATE
   USING (team_id IN (SELECT auth_team_ids(ARRAY['owner','admin'])))
   WITH CHECK (team_id IN (SELECT auth_team_ids(ARRAY['owner','admin'])));
 CREATE FUNCTION auth_team_conversation_ids() RETURNS SETOF uuid
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $f$
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = SCHEMA AS $f$
     SELECT pc.conversation_id FROM project_conversations pc JOIN projects p ON p.id = pc.project_id
     WHERE p.team_id IN (SELECT team_id FROM team_members WHERE user_id = auth.uid())
   $f$;
@@ -125,7 +128,9 @@ impl MigrationTrait for Migration {
             .await?;
         let db = manager.get_connection();
         if db.get_database_backend() == DbBackend::Postgres {
-            db.execute_unprepared(POSTGRES).await?;
+            let schema = capability_support::current_schema(db).await?;
+            db.execute_unprepared(&POSTGRES.replace("SCHEMA", &schema))
+                .await?;
         }
         Ok(())
     }

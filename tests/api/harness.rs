@@ -64,14 +64,16 @@ pub async fn postgres() -> Option<TestApp> {
 }
 
 pub async fn postgres_with(configure: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CONFAB_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "CONFAB_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
-        );
-        eprintln!("skipping the Postgres variant: TEST_DATABASE_URL is not set");
-        return None;
-    };
+    postgres_prepared("", configure).await
+}
+
+/// As [`postgres_with`], on a database where `fixture` (SQL) ran before the gateway
+/// migrated it.
+pub async fn postgres_prepared(
+    fixture: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let admin_url = postgres_admin_url()?;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = format!(
         "confab_test_{}_{}",
@@ -87,11 +89,34 @@ pub async fn postgres_with(configure: impl FnOnce(&mut Settings)) -> Option<Test
         .expect("create a test database");
     admin.close().await.ok();
     let url = with_database(&admin_url, &name);
+    if !fixture.is_empty() {
+        let db = Database::connect(&url)
+            .await
+            .expect("connect to the test database");
+        db.execute_unprepared(fixture)
+            .await
+            .expect("the fixture applies");
+        db.close().await.ok();
+    }
     Some(start(url, None, Some((admin_url, name)), configure).await)
 }
 
+/// `TEST_DATABASE_URL`, or None (printing one line) when it is not set; a failure instead
+/// with `CONFAB_REQUIRE_POSTGRES=1`.
+pub fn postgres_admin_url() -> Option<String> {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CONFAB_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "CONFAB_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+        );
+        eprintln!("skipping the Postgres variant: TEST_DATABASE_URL is not set");
+        return None;
+    };
+    Some(admin_url)
+}
+
 /// The same server URL with another database name.
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
@@ -264,6 +289,11 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A second gateway on this one's database (which stays this one's to drop).
+    pub async fn another_gateway(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        start(self.database_url.clone(), None, None, configure).await
+    }
+
     pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> Reply {
         let mut request = self
             .client

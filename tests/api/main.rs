@@ -21,6 +21,7 @@ mod metrics;
 mod otel;
 mod pagination;
 mod policies;
+mod postgres_schema;
 mod public_forms;
 mod readiness;
 mod realtime;

@@ -60,8 +60,8 @@ async fn postgres_policies_refuse_what_the_gateway_refuses() {
     app.db
         .execute_unprepared(&format!(
             "CREATE ROLE {role} NOLOGIN; \
-             GRANT USAGE ON SCHEMA public, auth TO {role}; \
-             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}; \
+             GRANT USAGE ON SCHEMA confab, auth TO {role}; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA confab TO {role}; \
              GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO {role};"
         ))
         .await
