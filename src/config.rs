@@ -392,3 +392,48 @@ pub enum Introspection {
     On,
     Off,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap's own checks (duplicate flags, a global flag in a subcommand's flags, ...).
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert_eq!(schema_name("confab").as_deref(), Ok("confab"));
+        assert_eq!(schema_name("app_2").as_deref(), Ok("app_2"));
+        for bad in [
+            "",
+            "Confab",
+            "2x",
+            "pg_catalog",
+            "a-b",
+            "a\"; drop",
+            &"x".repeat(64),
+        ] {
+            assert!(schema_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_need_a_port() {
+        for good in ["127.0.0.1:8080", "localhost:8080", "[::1]:0", "0.0.0.0:80"] {
+            assert_eq!(listen_address(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "localhost",
+            "localhost:",
+            ":8080",
+            "::1:8080",
+            "host:99999",
+            "a b:1",
+        ] {
+            assert!(listen_address(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -148,8 +148,9 @@ impl Origins {
     }
 
     /// Whether a WebSocket upgrade may go on: no `Origin` (not a browser), an allowed
-    /// origin, or the gateway's own (the `Origin`'s host is the request's `Host`, as for
-    /// GraphiQL served by this gateway).
+    /// origin, or the gateway's own (the `Origin`'s host is the request's `Host`, or the
+    /// `X-Forwarded-Host` a reverse proxy sets, as for GraphiQL served by this gateway; a
+    /// page cannot set either header on a WebSocket).
     pub fn allows_websocket(&self, headers: &HeaderMap) -> bool {
         let Some(origin) = headers.get(header::ORIGIN) else {
             return true;
@@ -160,9 +161,13 @@ impl Origins {
         if self.allows(origin) {
             return true;
         }
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let origin_host = origin.split_once("://").map(|(_, host)| host);
-        matches!((host, origin_host), (Some(host), Some(origin_host)) if host.eq_ignore_ascii_case(origin_host))
+        let Some((_, origin_host)) = origin.split_once("://") else {
+            return false;
+        };
+        [header::HOST.as_str(), "x-forwarded-host"]
+            .into_iter()
+            .filter_map(|name| headers.get(name).and_then(|h| h.to_str().ok()))
+            .any(|host| host.eq_ignore_ascii_case(origin_host))
     }
 
     /// tower-http's CORS layer for these origins: GET and POST, the headers of
@@ -285,5 +290,16 @@ mod tests {
             HeaderValue::from_static("https://evil.example"),
         );
         assert!(!o.allows_websocket(&headers));
+        // Behind a proxy that rewrites Host: the page's own origin is the forwarded host.
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://api.example.com"),
+        );
+        assert!(!o.allows_websocket(&headers));
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("api.example.com"),
+        );
+        assert!(o.allows_websocket(&headers));
     }
 }

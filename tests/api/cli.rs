@@ -270,7 +270,7 @@ fn each_command_lists_only_its_own_flags() {
     };
     assert_eq!(
         flags(&help(&["migrate"])),
-        ["database-url", "db-max-connections"]
+        ["database-url", "db-max-connections", "database-schema"]
     );
     assert_eq!(
         flags(&help(&["token"])),
@@ -293,6 +293,7 @@ fn each_command_lists_only_its_own_flags() {
             "demo",
             "database-url",
             "db-max-connections",
+            "database-schema",
             "jwt-secret",
             "jwks-url",
             "jwks-file",
