@@ -130,7 +130,7 @@ pub struct Settings {
     /// Expected `iss`, if set.
     #[arg(long, env = "CONFAB_JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
-    /// Clock leeway for exp/nbf, seconds.
+    /// Clock leeway for exp/nbf/iat, seconds (an `iat` further ahead is refused).
     #[arg(long, env = "CONFAB_JWT_LEEWAY", default_value_t = 30, global = true)]
     pub jwt_leeway: u64,
     /// Largest `first`/`last` a connection accepts.

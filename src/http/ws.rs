@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use super::apq::ApqError;
 use super::auth::{authenticate, viewer_kind, Credentials, Refusal};
 use super::AppState;
-use crate::auth::Viewer;
+use crate::auth::{AuthError, Viewer};
 use crate::db::RequestStatements;
 use crate::error::ErrorCode;
 use crate::graphql::errors::with_code;
@@ -147,12 +147,20 @@ fn deadline(exp: Option<u64>) -> Option<Instant> {
     Some(Instant::now() + left)
 }
 
-/// The token in a `connection_init` payload, if any.
-fn payload_token(payload: &serde_json::Value) -> Option<&str> {
-    ["Authorization", "authorization", "authToken"]
-        .iter()
-        .find_map(|key| payload.get(key).and_then(|v| v.as_str()))
-        .filter(|token| !token.trim().is_empty())
+/// The token in a `connection_init` payload, if any; a token key holding something other
+/// than a string (a number, an object, an array, a boolean) is a malformed token, refused
+/// like any bad token rather than read as "no token" (which would make the caller
+/// anonymous). `null` and an empty string count as absent.
+fn payload_token(payload: &serde_json::Value) -> Result<Option<&str>, AuthError> {
+    for key in ["Authorization", "authorization", "authToken"] {
+        match payload.get(key) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(token)) if token.trim().is_empty() => {}
+            Some(serde_json::Value::String(token)) => return Ok(Some(token)),
+            Some(_) => return Err(AuthError::Malformed),
+        }
+    }
+    Ok(None)
 }
 
 async fn serve(
@@ -191,11 +199,12 @@ async fn serve(
     let init_state = state.clone();
     let mut engine = async_graphql::http::WebSocket::new(executor, input, protocol)
         .on_connection_init(move |payload| async move {
-            let credentials = match payload_token(&payload) {
-                Some(token) => Credentials::Token(token),
-                None => Credentials::Headers(&headers),
+            let verified = match payload_token(&payload) {
+                Ok(Some(token)) => authenticate(&init_state, Credentials::Token(token)).await,
+                Ok(None) => authenticate(&init_state, Credentials::Headers(&headers)).await,
+                Err(malformed) => Err(Refusal::Token(malformed)),
             };
-            let (viewer, exp) = match authenticate(&init_state, credentials).await {
+            let (viewer, exp) = match verified {
                 Ok(v) => v,
                 Err(Refusal::Token(reason)) => {
                     init_session.refused.store(true, Ordering::SeqCst);

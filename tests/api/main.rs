@@ -11,6 +11,7 @@ mod capability_policies;
 mod cli;
 mod core_api;
 mod credits;
+mod hardening;
 mod http;
 mod isolation;
 mod js_client;
