@@ -160,6 +160,47 @@ pub struct Settings {
         global = true
     )]
     pub max_complexity: usize,
+    /// Fields an operation (or fragment) may select once its fragments are expanded; more:
+    /// `QUERY_TOO_COMPLEX` before validation. Checking costs one pass over the document.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_SELECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_selections: u64,
+    /// Highest database cost of an operation: 2 per field returning an object (a lookup or
+    /// loader key) and per mutation field, a connection 2 plus its page size and its rows'
+    /// selections times the page size; more: `QUERY_TOO_COMPLEX` before execution.
+    #[arg(long, env = "CONFAB_MAX_COST", default_value_t = 25_000, global = true)]
+    pub max_cost: u64,
+    /// Aliased fields an operation may have.
+    #[arg(long, env = "CONFAB_MAX_ALIASES", default_value_t = 100, global = true)]
+    pub max_aliases: u64,
+    /// Fields at the root of an operation.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_ROOT_FIELDS",
+        default_value_t = 50,
+        global = true
+    )]
+    pub max_root_fields: u64,
+    /// Mutation fields a request by a user or the service role may run.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_MUTATION_FIELDS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_mutation_fields: u64,
+    /// Mutation fields an anonymous request may run.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_ANONYMOUS_MUTATION_FIELDS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub max_anonymous_mutation_fields: u64,
     /// Credits a user's account starts with on their first request.
     #[arg(
         long,

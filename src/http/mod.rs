@@ -471,8 +471,18 @@ async fn execute(
             return refuse(ErrorCode::PersistedQueryRequired, apq::refusal(&err), media)
         }
     };
-    let get_mutation = (method == Method::GET)
-        .then(|| requested_operation(&query, raw.operation_name.as_deref()))
+    // Parsed once, here; the engine takes the parsed document (a document that does not
+    // parse is left to the engine, which says why).
+    let parsed = async_graphql::parser::parse_query(&query).ok();
+    if let Some(document) = &parsed {
+        if let Err(err) = crate::graphql::guard::selected(document, raw.operation_name.as_deref()) {
+            return refuse(ErrorCode::BadUserInput, &err.message, media);
+        }
+    }
+    let get_mutation = parsed
+        .as_ref()
+        .filter(|_| method == Method::GET)
+        .map(|document| selected_operation(document, raw.operation_name.clone()))
         .filter(|(_, ty)| *ty == Some(OperationType::Mutation));
     if let Some((name, _)) = get_mutation {
         let span = tracing::Span::current();
@@ -496,6 +506,9 @@ async fn execute(
         Err(rejection) => return rejection.into_response(),
     };
     let mut request = async_graphql::Request::new(query);
+    if let Some(document) = parsed {
+        request.set_parsed_query(document);
+    }
     if let Some(name) = raw.operation_name {
         request = request.operation_name(name);
     }
@@ -550,16 +563,4 @@ pub(crate) fn coded_errors(errors: Vec<ServerError>) -> Vec<ServerError> {
             e
         })
         .collect()
-}
-
-/// The name and type of the operation the request would run, when the document parses
-/// and names one.
-fn requested_operation(
-    query: &str,
-    operation_name: Option<&str>,
-) -> (Option<String>, Option<OperationType>) {
-    match async_graphql::parser::parse_query(query) {
-        Ok(doc) => selected_operation(&doc, operation_name.map(str::to_owned)),
-        Err(_) => (None, None),
-    }
 }
