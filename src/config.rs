@@ -201,6 +201,40 @@ pub struct Settings {
         global = true
     )]
     pub max_anonymous_mutation_fields: u64,
+    /// Requests (and WebSocket operations) per second one caller may send, in this
+    /// process; 0 turns the limit off. Callers: a user, the service role, or an anonymous
+    /// client address.
+    #[arg(
+        long,
+        env = "CONFAB_RATE_LIMIT_REQUESTS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub rate_limit_requests: u32,
+    /// Requests one caller may send at once before `--rate-limit-requests` paces them.
+    #[arg(
+        long,
+        env = "CONFAB_RATE_LIMIT_REQUESTS_BURST",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub rate_limit_requests_burst: u32,
+    /// Mutation fields per second one caller may run, in this process; 0 turns it off.
+    #[arg(
+        long,
+        env = "CONFAB_RATE_LIMIT_WRITES",
+        default_value_t = 50,
+        global = true
+    )]
+    pub rate_limit_writes: u32,
+    /// Mutation fields one caller may run at once before `--rate-limit-writes` paces them.
+    #[arg(
+        long,
+        env = "CONFAB_RATE_LIMIT_WRITES_BURST",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub rate_limit_writes_burst: u32,
     /// Credits a user's account starts with on their first request.
     #[arg(
         long,

@@ -168,6 +168,20 @@ pub struct MintClaims {
     pub issuer: Option<String>,
 }
 
+impl MintClaims {
+    /// A signed-in user's claims (`authenticated`, audience `authenticated`) for an hour.
+    pub fn user(id: Uuid, email: String) -> Self {
+        MintClaims {
+            sub: Some(id),
+            role: "authenticated".to_owned(),
+            email: Some(email),
+            ttl_secs: 3600,
+            audience: Some("authenticated".to_owned()),
+            issuer: None,
+        }
+    }
+}
+
 /// Verifies tokens. Cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
 pub struct Authenticator {

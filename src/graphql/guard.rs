@@ -21,7 +21,9 @@
 //!    set on a leaf (`__typename` included), arguments on `__typename`, and fields of one
 //!    response key whose types differ (across fragments too);
 //! 5. the cost model (`QUERY_TOO_COMPLEX`): mutation fields (a stricter cap for the
-//!    anonymous), root fields, aliases, and the database cost (see [`Walk`]).
+//!    anonymous), root fields, aliases, and the database cost (see [`Walk`]);
+//! 6. the caller's write bucket (`RATE_LIMITED`, see `crate::rate_limit`): one token per
+//!    mutation field, taken only from a document that passed every check above.
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -44,6 +46,7 @@ use super::errors::with_code;
 use super::RequestCtx;
 use crate::auth::Viewer;
 use crate::error::ErrorCode;
+use crate::rate_limit::{CallerBucket, RetryAfter};
 
 /// What one request may cost; every limit is a setting (see `config.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,11 +99,12 @@ impl Extension for DocumentGuard {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let anonymous = request
+        let request_ctx = request
             .data
             .get(&TypeId::of::<RequestCtx>())
-            .and_then(|data| data.downcast_ref::<RequestCtx>())
-            .is_none_or(|ctx| matches!(ctx.viewer, Viewer::Anonymous));
+            .and_then(|data| data.downcast_ref::<RequestCtx>());
+        let anonymous = request_ctx.is_none_or(|ctx| matches!(ctx.viewer, Viewer::Anonymous));
+        let writes = request_ctx.and_then(|ctx| ctx.writes.clone());
         let variables = request.variables.clone();
         let operation_name = request.operation_name.clone();
         // Parsed once here; async-graphql takes the parsed document from the request.
@@ -114,6 +118,7 @@ impl Extension for DocumentGuard {
             operation_name.as_deref(),
             &self.0,
             anonymous,
+            writes.as_ref(),
         )?;
         next.run(ctx, request).await
     }
@@ -131,6 +136,7 @@ pub fn check(
     operation_name: Option<&str>,
     limits: &GuardLimits,
     anonymous: bool,
+    writes: Option<&CallerBucket>,
 ) -> ServerResult<()> {
     let operation = selected(document, operation_name)?;
     storable_input(document, variables)?;
@@ -188,6 +194,19 @@ pub fn check(
             "the query is too complex: it would cost the database {} (lookups, loader keys and rows; the limit is {})",
             walk.cost, limits.max_cost
         ));
+    }
+    if let (OperationType::Mutation, Some(bucket)) = (operation.node.ty, writes) {
+        if let Err(RetryAfter(seconds)) = bucket.limits.check_writes(&bucket.caller, root_fields) {
+            let mut err = refusal(
+                ErrorCode::RateLimited,
+                format!("too many writes: retry in {seconds} s"),
+                None,
+            );
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("retryAfter", seconds);
+            return Err(err);
+        }
     }
     Ok(())
 }

@@ -124,6 +124,8 @@ pub struct RequestCtx {
     pub loaders: loaders::Loaders,
     /// The request's `User-Agent` header, if any.
     pub user_agent: Option<String>,
+    /// The write bucket of the caller, checked by the [`guard`] for each mutation.
+    pub writes: Option<crate::rate_limit::CallerBucket>,
 }
 
 impl RequestCtx {
@@ -148,6 +150,7 @@ impl RequestCtx {
             limits,
             loaders,
             user_agent: None,
+            writes: None,
         }
     }
 }

@@ -46,6 +46,7 @@ use crate::graphql::errors::with_code;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::realtime::ConnectionSlots;
 use crate::graphql::RequestCtx;
+use crate::rate_limit::{CallerBucket, RetryAfter};
 use crate::telemetry;
 
 /// WebSocket settings.
@@ -116,8 +117,9 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
         None => WebSocketProtocols::GraphQLWS,
     };
     // A token on the upgrade request counts unless connection_init brings one.
+    let address = super::client_address(&parts.extensions);
     let headers = parts.headers;
-    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, headers))
+    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, headers, address))
 }
 
 /// What a connection learns at `connection_init`.
@@ -168,6 +170,7 @@ async fn serve(
     state: AppState,
     protocol: WebSocketProtocols,
     headers: axum::http::HeaderMap,
+    address: Option<std::net::IpAddr>,
 ) {
     let _open = crate::metrics::websocket_open();
     let mut shutting_down = closing().subscribe();
@@ -194,6 +197,7 @@ async fn serve(
         state: state.clone(),
         session: session.clone(),
         slots: ConnectionSlots::new(state.ws.max_subscriptions),
+        address,
     };
     let init_session = session.clone();
     let init_state = state.clone();
@@ -428,6 +432,8 @@ struct ConnectionExecutor {
     state: AppState,
     session: Arc<Session>,
     slots: ConnectionSlots,
+    /// The client's address: the anonymous caller's rate-limit key.
+    address: Option<std::net::IpAddr>,
 }
 
 impl ConnectionExecutor {
@@ -497,10 +503,28 @@ impl Executor for ConnectionExecutor {
             .session
             .viewer()
             .map_or(Viewer::Anonymous, |(viewer, _)| viewer);
+        // Each operation takes a token from the caller's request bucket.
+        let caller = super::caller_of(&viewer, self.address);
+        if let Err(RetryAfter(seconds)) = self.state.rate_limits.check_request(&caller) {
+            let mut refusal = with_code(
+                ServerError::new(format!("too many requests: retry in {seconds} s"), None),
+                ErrorCode::RateLimited,
+            );
+            refusal
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("retryAfter", seconds);
+            let response = Response::from_errors(super::coded_errors(vec![refusal]));
+            return futures::stream::once(std::future::ready(response)).boxed();
+        }
         let span = telemetry::request_span("WS", "/graphql");
         span.record("viewer", viewer_kind(&viewer));
         let tasks = LocalTasks::default();
-        let ctx = RequestCtx::new(viewer, self.state.db.clone(), self.state.limits, &tasks);
+        let mut ctx = RequestCtx::new(viewer, self.state.db.clone(), self.state.limits, &tasks);
+        ctx.writes = Some(CallerBucket {
+            limits: self.state.rate_limits.clone(),
+            caller,
+        });
         let request = request
             .data(ctx)
             .data(self.state.realtime.clone())

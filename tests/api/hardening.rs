@@ -724,3 +724,131 @@ on_both!(
         );
     }
 );
+
+/// Requests: 3 at once per caller, then one a second.
+fn small_request_bucket(s: &mut confab::config::Settings) {
+    s.rate_limit_requests = 1;
+    s.rate_limit_requests_burst = 3;
+}
+
+async fn post_raw(app: &TestApp, token: Option<&str>, query: &str) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .json(&json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+fn requests_refused() -> u64 {
+    confab::metrics::rate_limited(confab::metrics::RateLimitReason::Requests)
+}
+
+#[tokio::test]
+async fn each_caller_has_its_own_request_bucket_over_http_and_websocket() {
+    let app = harness::sqlite_with(small_request_bucket).await;
+    let alice = harness::user("alice");
+    let bob = harness::user("bob");
+    let refused_before = requests_refused();
+    for _ in 0..3 {
+        let response = post_raw(&app, Some(&alice.token), "{ viewer { id } }").await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let response = post_raw(&app, Some(&alice.token), "{ viewer { id } }").await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "errors": [{ "message": "too many requests: retry in 1 s", "extensions": { "code": "RATE_LIMITED" } }] })
+    );
+    // Bob, the service role and the anonymous (by address) have buckets of their own.
+    for token in [
+        Some(bob.token.clone()),
+        Some(harness::service_token()),
+        None,
+    ] {
+        let response = post_raw(&app, token.as_deref(), "{ __typename }").await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    // A WebSocket operation takes from the same bucket: Alice's is empty.
+    let mut socket = ws::connect_as(&app.url, &alice.token).await;
+    socket
+        .send(
+            json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ viewer { id } }" } }),
+        )
+        .await;
+    assert_eq!(socket.error_code("1").await, "RATE_LIMITED");
+    assert_eq!(requests_refused() - refused_before, 2);
+    // Refilled after a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = app
+        .post(Some(&alice.token), "{ viewer { id } }", json!({}))
+        .await;
+    assert_eq!(reply.data()["viewer"]["id"], alice.id.to_string());
+    // The metric is served.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("confab_rate_limited_total{reason=\"requests\"}"));
+}
+
+async fn writes_over_the_bucket(app: TestApp) {
+    let alice = harness::user("alice");
+    let two = |from: usize| {
+        aliased_mutations(2, |i| {
+            format!(r#"joinWaitlist(email: "w{}@example.com")"#, from + i)
+        })
+    };
+    let reply = app.post(Some(&alice.token), &two(0), json!({})).await;
+    assert_eq!(reply.data(), &json!({ "m0": true, "m1": true }));
+    // Three tokens, two taken: two more fields are refused, all of them, before writing.
+    let response = post_raw(&app, Some(&alice.token), &two(2)).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "too many writes: retry in 1 s"
+    );
+    assert_eq!(body["data"], Value::Null);
+    assert_eq!(count_rows(&app).await, (0, 2));
+    // Reads are not writes; one write still fits.
+    let reply = app
+        .post(Some(&alice.token), "{ viewer { id } }", json!({}))
+        .await;
+    assert_eq!(reply.data()["viewer"]["id"], alice.id.to_string());
+    let one = r#"mutation { joinWaitlist(email: "w9@example.com") }"#;
+    assert_eq!(
+        app.post(Some(&alice.token), one, json!({})).await.data()["joinWaitlist"],
+        true
+    );
+    assert_eq!(count_rows(&app).await, (0, 3));
+}
+
+/// Writes: 3 mutation fields at once per caller, then one a second.
+fn small_write_bucket(s: &mut confab::config::Settings) {
+    s.rate_limit_writes = 1;
+    s.rate_limit_writes_burst = 3;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_over_the_bucket_sqlite() {
+    writes_over_the_bucket(harness::sqlite_with(small_write_bucket).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_over_the_bucket_postgres() {
+    if let Some(app) = harness::postgres_with(small_write_bucket).await {
+        writes_over_the_bucket(app).await;
+    }
+}
