@@ -852,3 +852,89 @@ async fn writes_over_the_bucket_postgres() {
         writes_over_the_bucket(app).await;
     }
 }
+
+/// A random document of fragments on `Viewer` that spread later ones (a fan-out that can
+/// grow past any limit) and now and then an earlier one (a cycle), with aliases, inline
+/// fragments, connections and now and then a selection on a leaf. The operation spreads
+/// every fragment, so none is unused.
+fn random_document(rng: &mut Lcg) -> String {
+    let fragments = 2 + rng.next(30);
+    let mut doc = String::from("query Fuzz { viewer {");
+    for f in 0..fragments {
+        doc.push_str(&format!(" ...F{f}"));
+    }
+    doc.push_str(" } }\n");
+    for f in 0..fragments {
+        let later = |rng: &mut Lcg| {
+            if f + 1 == fragments {
+                // The last one spreads nothing: a cycle only by the rare back edge.
+                "Nothing".to_owned()
+            } else if rng.next(300) == 0 {
+                format!("F{}", rng.next(f + 1))
+            } else {
+                format!("F{}", f + 1 + rng.next(fragments - f - 1))
+            }
+        };
+        doc.push_str(&format!("fragment F{f} on Viewer {{ id"));
+        for _ in 0..2 + rng.next(6) {
+            let item = match rng.next(10) {
+                0..=4 => format!(" ...{}", later(rng)),
+                5 => format!(" a{}: email", rng.next(5)),
+                6 => " profile { displayName }".to_owned(),
+                7 => format!(
+                    " p{f}: projects(first: {}) {{ totalCount nodes {{ id title }} }}",
+                    1 + rng.next(100)
+                ),
+                8 => format!(" ... on Viewer {{ ...{} }}", later(rng)),
+                9 if rng.next(40) == 0 => " id { length }".to_owned(),
+                _ => " __typename".to_owned(),
+            };
+            doc.push_str(&item);
+        }
+        doc.push_str(" }\n");
+    }
+    doc.replace(" ...Nothing", " __typename")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_fragment_graphs_are_answered_fast_and_never_internal() {
+    // A smaller expansion limit keeps the documents that run small in a debug build.
+    let app = harness::sqlite_with(|s| s.max_selections = 2_000).await;
+    let alice = harness::user("alice");
+    let mut rng = Lcg(0xf0f0_1234);
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for case in 0..150 {
+        let document = random_document(&mut rng);
+        let reply = post_within(&app, Some(&alice.token), &document).await;
+        let outcome = match reply.body.get("errors") {
+            None => {
+                assert_eq!(reply.status, 200);
+                assert_eq!(
+                    reply.body["data"]["viewer"]["id"],
+                    alice.id.to_string(),
+                    "{document}"
+                );
+                "ok".to_owned()
+            }
+            Some(_) => {
+                // The validator may report several problems; all of one kind.
+                let codes = reply.codes();
+                assert!(
+                    ["QUERY_TOO_COMPLEX", "GRAPHQL_VALIDATION_FAILED"].contains(&codes[0].as_str())
+                        && codes.iter().all(|c| c == &codes[0]),
+                    "case {case}: {document}\n{}",
+                    reply.body
+                );
+                assert_eq!(reply.body["data"], Value::Null, "case {case}");
+                codes[0].clone()
+            }
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    // The generator reaches every outcome: answered, too large or costly, invalid.
+    assert_eq!(
+        outcomes.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX", "ok"],
+        "{outcomes:?}"
+    );
+}
