@@ -105,21 +105,27 @@ impl Extension for DocumentGuard {
             .and_then(|data| data.downcast_ref::<RequestCtx>());
         let anonymous = request_ctx.is_none_or(|ctx| matches!(ctx.viewer, Viewer::Anonymous));
         let writes = request_ctx.and_then(|ctx| ctx.writes.clone());
-        let variables = request.variables.clone();
-        let operation_name = request.operation_name.clone();
+        // Taken out while the parsed document borrows the request, then put back.
+        let variables = std::mem::take(&mut request.variables);
+        let operation_name = request.operation_name.take();
         // Parsed once here; async-graphql takes the parsed document from the request.
-        let document = request
+        let checked = request
             .parsed_query()
-            .map_err(|err| with_code(err, ErrorCode::GraphqlParseFailed))?;
-        check(
-            document,
-            &ctx.schema_env.registry,
-            &variables,
-            operation_name.as_deref(),
-            &self.0,
-            anonymous,
-            writes.as_ref(),
-        )?;
+            .map_err(|err| with_code(err, ErrorCode::GraphqlParseFailed))
+            .and_then(|document| {
+                check(
+                    document,
+                    &ctx.schema_env.registry,
+                    &variables,
+                    operation_name.as_deref(),
+                    &self.0,
+                    anonymous,
+                    writes.as_ref(),
+                )
+            });
+        checked?;
+        request.variables = variables;
+        request.operation_name = operation_name;
         next.run(ctx, request).await
     }
 }
@@ -550,8 +556,9 @@ impl<'a> Walk<'a> {
             }
             connection = base.ends_with("Connection");
             list = ty.contains('[');
-            // An edge's `node` is the row itself.
-            free = rows || (name == "node" && parent.ends_with("Edge"));
+            // An edge's `node` is the row itself; introspection (`__Schema`, `__Type`, ...)
+            // reads the schema in memory, not the database.
+            free = rows || (name == "node" && parent.ends_with("Edge")) || base.starts_with("__");
             children.push((&field.node.selection_set, base_meta.name()));
         }
         if counted {

@@ -938,3 +938,43 @@ async fn random_fragment_graphs_are_answered_fast_and_never_internal() {
         "{outcomes:?}"
     );
 }
+
+/// The introspection query of graphql-js (`getIntrospectionQuery()`), which GraphiQL sends.
+const GRAPHIQL_INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}
+"#;
+
+/// Introspection reads the schema in memory: it costs the database nothing, so GraphiQL's
+/// query passes the cost model whatever its nested lists.
+#[tokio::test]
+async fn graphiql_introspection_passes_the_guard() {
+    let app = harness::sqlite().await;
+    let reply = app.post(None, GRAPHIQL_INTROSPECTION, json!({})).await;
+    assert_eq!(reply.data()["__schema"]["queryType"]["name"], "Query");
+    let types = reply.data()["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Project"));
+}
