@@ -36,14 +36,7 @@ fn env_number(name: &str, default: usize) -> usize {
 fn token(id: Uuid) -> String {
     confab::auth::mint_token(
         SECRET.as_bytes(),
-        &confab::auth::MintClaims {
-            sub: Some(id),
-            role: "authenticated".to_owned(),
-            email: Some(format!("{id}@bench.test")),
-            ttl_secs: 3600,
-            audience: Some("authenticated".to_owned()),
-            issuer: None,
-        },
+        &confab::auth::MintClaims::user(id, format!("{id}@bench.test")),
     )
     .expect("mint a token")
 }

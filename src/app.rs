@@ -11,6 +11,7 @@ use crate::db::{self, StatementCounter};
 use crate::graphql::{build_schema, SchemaLimits};
 use crate::http::{self, apq::PersistedQueries, AppState};
 use crate::paging::PageLimits;
+use crate::rate_limit::{Bucket, RateLimits};
 
 /// A failure while starting: printed to the operator, never sent to clients.
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +229,17 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
             subscriber_queue: usize::try_from(settings.subscriber_queue).unwrap_or(usize::MAX),
         },
     );
+    let rate_limits = Arc::new(RateLimits::new(
+        Bucket {
+            per_second: settings.rate_limit_requests,
+            burst: settings.rate_limit_requests_burst,
+        },
+        Bucket {
+            per_second: settings.rate_limit_writes,
+            burst: settings.rate_limit_writes_burst,
+        },
+    ));
+    rate_limits.start_housekeeping(crate::rate_limit::HOUSEKEEPING_EVERY);
     let state = AppState {
         schema: build_schema(SchemaLimits::from(settings)),
         db: connected.conn,
@@ -248,6 +260,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         sdl: (settings.introspection == Introspection::On).then(|| crate::graphql::sdl().into()),
         cors,
         dev_token,
+        rate_limits,
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

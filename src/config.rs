@@ -257,7 +257,7 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub service_key: Vec<String>,
-    /// Clock leeway for exp/nbf, seconds.
+    /// Clock leeway for exp/nbf/iat, seconds (an `iat` further ahead is refused).
     #[arg(long, env = "CONFAB_JWT_LEEWAY", default_value_t = 30)]
     pub jwt_leeway: u64,
     /// Largest `first`/`last` a connection accepts.
@@ -272,6 +272,49 @@ pub struct Settings {
     /// Highest query complexity accepted.
     #[arg(long, env = "CONFAB_MAX_COMPLEXITY", default_value_t = 250_000)]
     pub max_complexity: usize,
+    /// Fields an operation (or fragment) may select once its fragments are expanded; more:
+    /// `QUERY_TOO_COMPLEX` before validation. Checking costs one pass over the document.
+    #[arg(long, env = "CONFAB_MAX_SELECTIONS", default_value_t = 10_000)]
+    pub max_selections: u64,
+    /// Highest database cost of an operation: 2 per field returning an object (a lookup or
+    /// loader key) and per mutation field, a connection 2 plus its page size and its rows'
+    /// selections times the page size; more: `QUERY_TOO_COMPLEX` before execution.
+    #[arg(long, env = "CONFAB_MAX_COST", default_value_t = 25_000)]
+    pub max_cost: u64,
+    /// Aliased fields an operation may have.
+    #[arg(long, env = "CONFAB_MAX_ALIASES", default_value_t = 100)]
+    pub max_aliases: u64,
+    /// Fields at the root of an operation.
+    #[arg(long, env = "CONFAB_MAX_ROOT_FIELDS", default_value_t = 50)]
+    pub max_root_fields: u64,
+    /// Mutation fields a request by a user or the service role may run.
+    #[arg(long, env = "CONFAB_MAX_MUTATION_FIELDS", default_value_t = 20)]
+    pub max_mutation_fields: u64,
+    /// Mutation fields an anonymous request may run.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_ANONYMOUS_MUTATION_FIELDS",
+        default_value_t = 2
+    )]
+    pub max_anonymous_mutation_fields: u64,
+    /// Requests (and WebSocket operations) per second one caller may send, in this
+    /// process; 0 turns the limit off. Callers: a user, the service role, or an anonymous
+    /// client address.
+    #[arg(long, env = "CONFAB_RATE_LIMIT_REQUESTS", default_value_t = 100)]
+    pub rate_limit_requests: u32,
+    /// Requests one caller may send at once before `--rate-limit-requests` paces them.
+    #[arg(
+        long,
+        env = "CONFAB_RATE_LIMIT_REQUESTS_BURST",
+        default_value_t = 2_000
+    )]
+    pub rate_limit_requests_burst: u32,
+    /// Mutation fields per second one caller may run, in this process; 0 turns it off.
+    #[arg(long, env = "CONFAB_RATE_LIMIT_WRITES", default_value_t = 50)]
+    pub rate_limit_writes: u32,
+    /// Mutation fields one caller may run at once before `--rate-limit-writes` paces them.
+    #[arg(long, env = "CONFAB_RATE_LIMIT_WRITES_BURST", default_value_t = 1_000)]
+    pub rate_limit_writes_burst: u32,
     /// Credits a user's account starts with on their first request.
     #[arg(
         long,

@@ -125,12 +125,14 @@ impl ErrorCode {
                 ResponseMedia::Json => StatusCode::OK,
             },
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // A caller over its request or write bucket, refused before anything ran (a
+            // subscription refused on a WebSocket has no status).
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::PersistedQueryNotFound
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
             | ErrorCode::Conflict
-            | ErrorCode::InsufficientCredits
-            | ErrorCode::RateLimited => StatusCode::OK,
+            | ErrorCode::InsufficientCredits => StatusCode::OK,
         }
     }
 }
@@ -298,7 +300,7 @@ mod tests {
             (ErrorCode::NotFound, 200, 200),
             (ErrorCode::Conflict, 200, 200),
             (ErrorCode::InsufficientCredits, 200, 200),
-            (ErrorCode::RateLimited, 200, 200),
+            (ErrorCode::RateLimited, 429, 429),
         ];
         assert_eq!(expected.len(), ErrorCode::ALL.len());
         for (code, json, graphql_response) in expected {

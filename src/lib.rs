@@ -15,6 +15,7 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod paging;
+pub mod rate_limit;
 pub mod realtime;
 pub mod schema_diff;
 pub mod seed;

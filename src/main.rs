@@ -153,10 +153,15 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
         );
         confab::http::ws::close_all();
     };
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(|e| StartError::Config(format!("server error: {e}")))?;
+    // With the client's address: the anonymous caller's rate-limit key.
+    axum::serve(
+        listener,
+        app.router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+    .map_err(|e| StartError::Config(format!("server error: {e}")))?;
     if let Some(&(requests, websockets)) = at_signal.get() {
         // Upgraded connections are not the server's to wait for: give them a bounded time
         // to send their close frame.

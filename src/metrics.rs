@@ -36,13 +36,19 @@ pub enum RateLimitReason {
     SubscriberQueue,
     /// A JWKS reload skipped because the refresh token bucket was empty.
     JwksRefetch,
+    /// A request or WebSocket operation over its caller's request bucket (`RATE_LIMITED`).
+    Requests,
+    /// Mutation fields over their caller's write bucket (`RATE_LIMITED`).
+    Writes,
 }
 
 impl RateLimitReason {
-    pub const ALL: [RateLimitReason; 3] = [
+    pub const ALL: [RateLimitReason; 5] = [
         RateLimitReason::SubscriptionsPerConnection,
         RateLimitReason::SubscriberQueue,
         RateLimitReason::JwksRefetch,
+        RateLimitReason::Requests,
+        RateLimitReason::Writes,
     ];
 
     /// The `reason` label.
@@ -51,6 +57,8 @@ impl RateLimitReason {
             RateLimitReason::SubscriptionsPerConnection => "subscriptions_per_connection",
             RateLimitReason::SubscriberQueue => "subscriber_queue",
             RateLimitReason::JwksRefetch => "jwks_refetch",
+            RateLimitReason::Requests => "requests",
+            RateLimitReason::Writes => "writes",
         }
     }
 }

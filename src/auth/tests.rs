@@ -385,6 +385,34 @@ async fn refuses_not_yet_valid() {
 }
 
 #[tokio::test]
+async fn refuses_issued_in_the_future_beyond_leeway() {
+    let auth = hs_auth();
+    let year_ahead = with(user_claims(), "iat", json!(now() + 365 * 24 * 3600));
+    let err = refuse(&auth, &sign_hs(&year_ahead, SECRET)).await;
+    assert!(matches!(err, AuthError::IssuedInFuture), "{err:?}");
+    assert_eq!(err.to_string(), "token issued in the future");
+    let just_beyond = with(user_claims(), "iat", json!(now() + 120));
+    let err = refuse(&auth, &sign_hs(&just_beyond, SECRET)).await;
+    assert!(matches!(err, AuthError::IssuedInFuture), "{err:?}");
+    let service = with(service_key(), "iat", json!(now() + 3600));
+    let err = refuse(&auth, &sign_hs(&service, SECRET)).await;
+    assert!(matches!(err, AuthError::IssuedInFuture), "{err:?}");
+    let iat_string = with(user_claims(), "iat", json!("0"));
+    let err = refuse(&auth, &sign_hs(&iat_string, SECRET)).await;
+    assert!(matches!(err, AuthError::InvalidClaim("iat")), "{err:?}");
+    // Within the 30 s leeway, or absent: accepted.
+    for claims in [
+        with(user_claims(), "iat", json!(now() + 10)),
+        without(user_claims(), "iat"),
+    ] {
+        assert!(matches!(
+            auth.viewer_from_token(&sign_hs(&claims, SECRET)).await,
+            Ok(Viewer::User(_))
+        ));
+    }
+}
+
+#[tokio::test]
 async fn refuses_wrong_audience() {
     let auth = hs_auth();
     for aud in [

@@ -7,6 +7,7 @@ pub mod core;
 pub mod credits;
 pub mod date;
 pub mod errors;
+pub mod guard;
 pub mod introspection;
 pub mod loaders;
 pub mod local_tasks;
@@ -59,6 +60,8 @@ pub struct SchemaLimits {
     pub max_complexity: usize,
     /// Whether `__schema` and `__type` are answered (see [`introspection`]).
     pub introspection: bool,
+    /// What a request may cost (see [`guard`]).
+    pub guard: guard::GuardLimits,
 }
 
 impl From<&Settings> for SchemaLimits {
@@ -67,6 +70,16 @@ impl From<&Settings> for SchemaLimits {
             max_depth: s.max_depth,
             max_complexity: s.max_complexity,
             introspection: s.introspection == crate::config::Introspection::On,
+            guard: guard::GuardLimits {
+                max_selections: s.max_selections,
+                max_cost: s.max_cost,
+                max_aliases: s.max_aliases,
+                max_root_fields: s.max_root_fields,
+                max_mutation_fields: s.max_mutation_fields,
+                max_anonymous_mutation_fields: s.max_anonymous_mutation_fields,
+                default_page: u64::from(s.default_page_size),
+                max_page: u64::from(s.max_page_size),
+            },
         }
     }
 }
@@ -79,6 +92,7 @@ pub fn build_schema(limits: SchemaLimits) -> AppSchema {
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
+    .extension(guard::DocumentGuard(limits.guard))
     .extension(errors::ErrorCodes)
     .extension(operation_fields::OperationFields);
     if limits.introspection {
@@ -97,6 +111,7 @@ pub fn sdl() -> String {
         max_depth: usize::MAX,
         max_complexity: usize::MAX,
         introspection: true,
+        guard: guard::GuardLimits::NONE,
     })
     .sdl()
 }
@@ -109,6 +124,8 @@ pub struct RequestCtx {
     pub loaders: loaders::Loaders,
     /// The request's `User-Agent` header, if any.
     pub user_agent: Option<String>,
+    /// The write bucket of the caller, checked by the [`guard`] for each mutation.
+    pub writes: Option<crate::rate_limit::CallerBucket>,
 }
 
 impl RequestCtx {
@@ -133,6 +150,7 @@ impl RequestCtx {
             limits,
             loaders,
             user_agent: None,
+            writes: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod graphiql;
 pub mod ws;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use self::auth::{AuthRejection, Authenticated};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Viewer};
 use crate::db::RequestStatements;
 use crate::error::{ErrorCode, ResponseMedia};
 use crate::graphql::errors::{code_of, with_code};
@@ -42,6 +43,7 @@ use crate::graphql::operation_fields::selected_operation;
 use crate::graphql::{AppSchema, RequestCtx};
 use crate::metrics;
 use crate::paging::PageLimits;
+use crate::rate_limit::{Caller, CallerBucket, RateLimits, RetryAfter};
 use crate::telemetry;
 
 /// What every request handler shares.
@@ -65,6 +67,52 @@ pub struct AppState {
     /// Development mode only: the demo user's token, which GraphiQL's headers editor opens
     /// with (the same token `confab serve` prints).
     pub dev_token: Option<Arc<str>>,
+    /// Per-caller request and write buckets (`crate::rate_limit`).
+    pub rate_limits: Arc<RateLimits>,
+}
+
+/// The client's IP address, when the server was started with connect info (the anonymous
+/// caller's rate-limit key). Proxy headers (`X-Forwarded-For`) are not trusted.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(&parts.extensions)))
+    }
+}
+
+pub(crate) fn client_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// The bucket key of a viewer.
+pub(crate) fn caller_of(viewer: &Viewer, address: Option<IpAddr>) -> Caller {
+    match viewer {
+        Viewer::User(user) => Caller::User(user.id),
+        Viewer::Service => Caller::Service,
+        Viewer::Anonymous => Caller::Anonymous(address),
+    }
+}
+
+/// 429 `RATE_LIMITED` with `Retry-After`.
+fn rate_limited(retry: RetryAfter, what: &str, media: ResponseMedia) -> Response {
+    let mut response = refuse(
+        ErrorCode::RateLimited,
+        &format!("too many {what}: retry in {} s", retry.0),
+        media,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry.0));
+    response
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -315,6 +363,7 @@ async fn graphql_get(State(state): State<AppState>, request: axum::extract::Requ
 async fn graphql_get_query(
     State(state): State<AppState>,
     caller: Result<Authenticated, AuthRejection>,
+    address: ClientAddress,
     headers: HeaderMap,
     params: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
@@ -380,13 +429,14 @@ async fn graphql_get_query(
         "variables": variables,
         "extensions": extensions,
     });
-    execute(state, caller, headers, Method::GET, body, media).await
+    execute(state, caller, address, headers, Method::GET, body, media).await
 }
 
 /// The caller's refusal waits in `execute`: a body that cannot be read is refused first.
 async fn graphql_post(
     State(state): State<AppState>,
     caller: Result<Authenticated, AuthRejection>,
+    address: ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -428,7 +478,7 @@ async fn graphql_post(
             )
         }
     };
-    execute(state, caller, headers, Method::POST, body, media).await
+    execute(state, caller, address, headers, Method::POST, body, media).await
 }
 
 /// The answer to a batch (a JSON array of operations, as Apollo's `BatchHttpLink` sends):
@@ -446,9 +496,11 @@ struct RawRequest {
     extensions: Option<serde_json::Value>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     state: AppState,
     caller: Result<Authenticated, AuthRejection>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     method: Method,
     body: serde_json::Value,
@@ -460,6 +512,14 @@ async fn execute(
         Err(rejection) if rejection.is_bad_token() => return rejection.into_response(),
         caller => caller,
     };
+    // Then the caller's request bucket, before anything else is done for them.
+    let bucket = match &caller {
+        Ok(Authenticated(viewer)) => caller_of(viewer, address),
+        Err(_) => Caller::Anonymous(address),
+    };
+    if let Err(retry) = state.rate_limits.check_request(&bucket) {
+        return rate_limited(retry, "requests", media);
+    }
     let raw =
         match serde_json::from_value::<RawRequest>(body) {
             Ok(r)
@@ -498,8 +558,18 @@ async fn execute(
             return refuse(ErrorCode::PersistedQueryRequired, apq::refusal(&err), media)
         }
     };
-    let get_mutation = (method == Method::GET)
-        .then(|| requested_operation(&query, raw.operation_name.as_deref()))
+    // Parsed once, here; the engine takes the parsed document (a document that does not
+    // parse is left to the engine, which says why).
+    let parsed = async_graphql::parser::parse_query(&query).ok();
+    if let Some(document) = &parsed {
+        if let Err(err) = crate::graphql::guard::selected(document, raw.operation_name.as_deref()) {
+            return refuse(ErrorCode::BadUserInput, &err.message, media);
+        }
+    }
+    let get_mutation = parsed
+        .as_ref()
+        .filter(|_| method == Method::GET)
+        .map(|document| selected_operation(document, raw.operation_name.clone()))
         .filter(|(_, ty)| *ty == Some(OperationType::Mutation));
     if let Some((name, _)) = get_mutation {
         let span = tracing::Span::current();
@@ -523,6 +593,9 @@ async fn execute(
         Err(rejection) => return rejection.into_response(),
     };
     let mut request = async_graphql::Request::new(query);
+    if let Some(document) = parsed {
+        request.set_parsed_query(document);
+    }
     if let Some(name) = raw.operation_name {
         request = request.operation_name(name);
     }
@@ -531,6 +604,10 @@ async fn execute(
     }
     let tasks = LocalTasks::default();
     let mut ctx = RequestCtx::new(viewer, state.db.clone(), state.limits, &tasks);
+    ctx.writes = Some(CallerBucket {
+        limits: state.rate_limits.clone(),
+        caller: bucket,
+    });
     ctx.user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -549,6 +626,18 @@ async fn execute(
             .filter_map(code_of)
             .map(ErrorCode::as_str),
     );
+    // Writes over the caller's bucket: refused before anything ran, 429.
+    let write_limited = (response.data == async_graphql::Value::Null)
+        .then(|| {
+            response.errors.iter().find_map(|e| {
+                let retry = e.extensions.as_ref()?.get("retryAfter")?;
+                match (code_of(e), retry) {
+                    (Some(ErrorCode::RateLimited), async_graphql::Value::Number(n)) => n.as_u64(),
+                    _ => None,
+                }
+            })
+        })
+        .flatten();
     // A document refused before it ran sets the status; errors of an operation that ran
     // are reported in a 200.
     let status = response
@@ -559,8 +648,21 @@ async fn execute(
         .map(|code| code.http_status(media))
         .max()
         .unwrap_or(StatusCode::OK);
+    let status = if write_limited.is_some() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        status
+    };
     match serde_json::to_value(&response) {
-        Ok(body) => json_response(status, body, media),
+        Ok(body) => {
+            let mut response = json_response(status, body, media);
+            if let Some(seconds) = write_limited {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
         Err(_) => refuse(ErrorCode::Internal, "internal error", media),
     }
 }
@@ -577,16 +679,4 @@ pub(crate) fn coded_errors(errors: Vec<ServerError>) -> Vec<ServerError> {
             e
         })
         .collect()
-}
-
-/// The name and type of the operation the request would run, when the document parses
-/// and names one.
-fn requested_operation(
-    query: &str,
-    operation_name: Option<&str>,
-) -> (Option<String>, Option<OperationType>) {
-    match async_graphql::parser::parse_query(query) {
-        Ok(doc) => selected_operation(&doc, operation_name.map(str::to_owned)),
-        Err(_) => (None, None),
-    }
 }

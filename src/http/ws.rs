@@ -39,13 +39,14 @@ use tokio::time::Instant;
 use super::apq::ApqError;
 use super::auth::{authenticate, viewer_kind, Credentials, Refusal};
 use super::AppState;
-use crate::auth::Viewer;
+use crate::auth::{AuthError, Viewer};
 use crate::db::RequestStatements;
 use crate::error::ErrorCode;
 use crate::graphql::errors::with_code;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::graphql::realtime::ConnectionSlots;
 use crate::graphql::RequestCtx;
+use crate::rate_limit::{CallerBucket, RetryAfter};
 use crate::telemetry;
 
 /// WebSocket settings.
@@ -123,8 +124,9 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
         None => WebSocketProtocols::GraphQLWS,
     };
     // A token on the upgrade request counts unless connection_init brings one.
+    let address = super::client_address(&parts.extensions);
     let headers = parts.headers;
-    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, headers))
+    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, headers, address))
 }
 
 /// What a connection learns at `connection_init`.
@@ -154,12 +156,20 @@ fn deadline(exp: Option<u64>) -> Option<Instant> {
     Some(Instant::now() + left)
 }
 
-/// The token in a `connection_init` payload, if any.
-fn payload_token(payload: &serde_json::Value) -> Option<&str> {
-    ["Authorization", "authorization", "authToken"]
-        .iter()
-        .find_map(|key| payload.get(key).and_then(|v| v.as_str()))
-        .filter(|token| !token.trim().is_empty())
+/// The token in a `connection_init` payload, if any; a token key holding something other
+/// than a string (a number, an object, an array, a boolean) is a malformed token, refused
+/// like any bad token rather than read as "no token" (which would make the caller
+/// anonymous). `null` and an empty string count as absent.
+fn payload_token(payload: &serde_json::Value) -> Result<Option<&str>, AuthError> {
+    for key in ["Authorization", "authorization", "authToken"] {
+        match payload.get(key) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(token)) if token.trim().is_empty() => {}
+            Some(serde_json::Value::String(token)) => return Ok(Some(token)),
+            Some(_) => return Err(AuthError::Malformed),
+        }
+    }
+    Ok(None)
 }
 
 async fn serve(
@@ -167,6 +177,7 @@ async fn serve(
     state: AppState,
     protocol: WebSocketProtocols,
     headers: axum::http::HeaderMap,
+    address: Option<std::net::IpAddr>,
 ) {
     let _open = crate::metrics::websocket_open();
     let mut shutting_down = closing().subscribe();
@@ -193,16 +204,18 @@ async fn serve(
         state: state.clone(),
         session: session.clone(),
         slots: ConnectionSlots::new(state.ws.max_subscriptions),
+        address,
     };
     let init_session = session.clone();
     let init_state = state.clone();
     let mut engine = async_graphql::http::WebSocket::new(executor, input, protocol)
         .on_connection_init(move |payload| async move {
-            let credentials = match payload_token(&payload) {
-                Some(token) => Credentials::Token(token),
-                None => Credentials::Headers(&headers),
+            let verified = match payload_token(&payload) {
+                Ok(Some(token)) => authenticate(&init_state, Credentials::Token(token)).await,
+                Ok(None) => authenticate(&init_state, Credentials::Headers(&headers)).await,
+                Err(malformed) => Err(Refusal::Token(malformed)),
             };
-            let (viewer, exp) = match authenticate(&init_state, credentials).await {
+            let (viewer, exp) = match verified {
                 Ok(v) => v,
                 Err(Refusal::Token(reason)) => {
                     init_session.refused.store(true, Ordering::SeqCst);
@@ -426,6 +439,8 @@ struct ConnectionExecutor {
     state: AppState,
     session: Arc<Session>,
     slots: ConnectionSlots,
+    /// The client's address: the anonymous caller's rate-limit key.
+    address: Option<std::net::IpAddr>,
 }
 
 impl ConnectionExecutor {
@@ -495,10 +510,28 @@ impl Executor for ConnectionExecutor {
             .session
             .viewer()
             .map_or(Viewer::Anonymous, |(viewer, _)| viewer);
+        // Each operation takes a token from the caller's request bucket.
+        let caller = super::caller_of(&viewer, self.address);
+        if let Err(RetryAfter(seconds)) = self.state.rate_limits.check_request(&caller) {
+            let mut refusal = with_code(
+                ServerError::new(format!("too many requests: retry in {seconds} s"), None),
+                ErrorCode::RateLimited,
+            );
+            refusal
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("retryAfter", seconds);
+            let response = Response::from_errors(super::coded_errors(vec![refusal]));
+            return futures::stream::once(std::future::ready(response)).boxed();
+        }
         let span = telemetry::request_span("WS", "/graphql");
         span.record("viewer", viewer_kind(&viewer));
         let tasks = LocalTasks::default();
-        let ctx = RequestCtx::new(viewer, self.state.db.clone(), self.state.limits, &tasks);
+        let mut ctx = RequestCtx::new(viewer, self.state.db.clone(), self.state.limits, &tasks);
+        ctx.writes = Some(CallerBucket {
+            limits: self.state.rate_limits.clone(),
+            caller,
+        });
         let request = request
             .data(ctx)
             .data(self.state.realtime.clone())

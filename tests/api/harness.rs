@@ -164,7 +164,12 @@ async fn start(
     let addr = listener.local_addr().expect("local address");
     let router = app.router.clone();
     tokio::spawn(async move {
-        axum::serve(listener, router).await.ok();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .ok();
     });
     TestApp {
         url: format!("http://{addr}"),

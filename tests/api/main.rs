@@ -12,6 +12,7 @@ mod cli;
 mod core_api;
 mod cors;
 mod credits;
+mod hardening;
 mod http;
 mod isolation;
 mod js_client;

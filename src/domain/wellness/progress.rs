@@ -87,11 +87,19 @@ async fn upsert(
             }
         }
         Write::Add => {
+            let current = || Expr::col((progress_metric::Entity, progress_metric::Column::Value));
             on_conflict.value(
                 progress_metric::Column::Value,
-                Expr::col((progress_metric::Entity, progress_metric::Column::Value))
-                    .add(excluded(progress_metric::Column::Value)),
+                current().add(excluded(progress_metric::Column::Value)),
             );
+            // Only when the sum stays finite: Postgres would fail the statement on an
+            // overflowing `float8`, SQLite would store infinity. Compared without computing
+            // the sum; no row updated means the sum would overflow.
+            on_conflict.action_and_where(if value >= 0.0 {
+                current().lte(f64::MAX - value)
+            } else {
+                current().gte(-f64::MAX - value)
+            });
         }
     }
     on_conflict.value(
@@ -99,7 +107,7 @@ async fn upsert(
         excluded(progress_metric::Column::UpdatedAt),
     );
     let txn = db::begin_write(db).await?;
-    progress_metric::Entity::insert(progress_metric::ActiveModel {
+    let written = progress_metric::Entity::insert(progress_metric::ActiveModel {
         id: Set(Uuid::new_v4()),
         user_id: Set(user),
         metric_type: Set(metric_type.clone()),
@@ -111,6 +119,12 @@ async fn upsert(
     .on_conflict(on_conflict.to_owned())
     .exec_without_returning(&txn)
     .await?;
+    if written == 0 {
+        // The transaction is rolled back when dropped.
+        return Err(AppError::bad_input(format!(
+            "adding {value:e} to `{metric_type}` would overflow: the result must be a finite number"
+        )));
+    }
     let saved = progress_metric::Entity::find()
         .filter(access::readable_progress_metrics(viewer))
         .filter(progress_metric::Column::UserId.eq(user))
