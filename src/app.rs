@@ -100,7 +100,12 @@ pub fn authenticator(settings: &Settings) -> Result<Authenticator, StartError> {
 }
 
 pub async fn connect(settings: &Settings) -> Result<db::Connected, StartError> {
-    Ok(db::connect(&settings.database_url, settings.db_max_connections).await?)
+    let pool = db::PoolSettings {
+        max_connections: settings.db_max_connections,
+        acquire_timeout: settings.db_acquire_timeout,
+        sqlite_busy_timeout: settings.sqlite_busy_timeout,
+    };
+    Ok(db::connect(&settings.database_url, &pool).await?)
 }
 
 /// Registered automatic persisted queries kept at most (then the store starts over).

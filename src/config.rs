@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -110,6 +111,26 @@ pub struct Settings {
         global = true
     )]
     pub db_max_connections: u32,
+    /// Seconds a request waits for a pool connection before it is answered 503
+    /// `SERVICE_UNAVAILABLE` (fractions allowed).
+    #[arg(
+        long,
+        env = "CONFAB_DB_ACQUIRE_TIMEOUT",
+        default_value = "5",
+        value_parser = parse_seconds,
+        global = true
+    )]
+    pub db_acquire_timeout: Duration,
+    /// SQLite: seconds a statement waits for another connection's lock (`busy_timeout`)
+    /// before it is answered 503 `SERVICE_UNAVAILABLE` (fractions allowed).
+    #[arg(
+        long,
+        env = "CONFAB_SQLITE_BUSY_TIMEOUT",
+        default_value = "5",
+        value_parser = parse_seconds,
+        global = true
+    )]
+    pub sqlite_busy_timeout: Duration,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
@@ -264,4 +285,33 @@ impl Settings {
 pub enum Introspection {
     On,
     Off,
+}
+
+/// A duration given in seconds, fractions allowed (`0.25`, `5`): positive and at most an
+/// hour, so that a typo cannot make a timeout that never fires.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        return Err(format!("`{text}`: give between 0 and 3600 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_seconds;
+
+    #[test]
+    fn seconds_take_fractions_and_refuse_nonsense() {
+        assert_eq!(parse_seconds("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "-1", "NaN", "inf", "3601", "five", ""] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -145,13 +145,25 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
 const READINESS_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /readyz`: each dependency's state as JSON, 200 when all are up, 503 otherwise.
-/// Cost: one `ping` from the pool and a flag read, side by side, each bounded by
-/// [`READINESS_CHECK_TIMEOUT`]: the probe answers within about 2 s whatever happens.
+/// Cost: one `ping` from the pool, then a write transaction that writes no row and is
+/// rolled back (the database must take writes: a read-only SQLite file is not ready),
+/// and a flag read, side by side, each bounded by [`READINESS_CHECK_TIMEOUT`]: the probe
+/// answers within about 2 s whatever happens.
 async fn readyz(State(state): State<AppState>) -> Response {
     let started = Instant::now();
+    let database_check = async {
+        state
+            .db
+            .ping()
+            .await
+            .map_err(|err| (err, "the database refused the check"))?;
+        crate::db::check_writable(&state.db)
+            .await
+            .map_err(|err| (err, "the database cannot be written"))
+    };
     // The checks run side by side, each within its bound.
     let (database, listener) = tokio::join!(
-        tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.db.ping()),
+        tokio::time::timeout(READINESS_CHECK_TIMEOUT, database_check),
         tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.realtime.listener_connected()),
     );
     let timed_out = format!("no answer within {} s", READINESS_CHECK_TIMEOUT.as_secs());
@@ -161,9 +173,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "status": "up",
             "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, "readiness: the database check failed");
-            serde_json::json!({ "status": "down", "error": "the database refused the check" })
+        Ok(Err((err, why))) => {
+            tracing::warn!(error = %err, "readiness: {why}");
+            serde_json::json!({ "status": "down", "error": why })
         }
         Err(_) => {
             tracing::warn!("readiness: the database did not answer in time");
@@ -221,6 +233,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     let scrape = metrics::Scrape {
         pool_in_use,
         pool_idle,
+        pool_waiting: crate::db::writes_waiting(&state.db),
         queued_events: state.realtime.queued_events(),
     };
     (
@@ -269,14 +282,19 @@ fn refuse_with(
     message: &str,
     media: ResponseMedia,
 ) -> Response {
+    let retryable = code.is_retryable();
     let code = code.as_str();
     metrics::record_graphql_error(code);
     telemetry::record_error_codes([code]);
-    json_response(
+    let mut response = json_response(
         status,
         serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
         media,
-    )
+    );
+    if retryable {
+        set_retry_after(&mut response);
+    }
+    response
 }
 
 /// The query string of `GET /graphql`.
@@ -523,19 +541,41 @@ async fn execute(
             .map(ErrorCode::as_str),
     );
     // A document refused before it ran sets the status; errors of an operation that ran
-    // are reported in a 200.
-    let status = response
+    // are reported in a 200, unless the database could not answer (503, retry later).
+    let retryable = response
         .errors
         .iter()
         .filter_map(code_of)
-        .filter(|code| code.is_pre_execution())
-        .map(|code| code.http_status(media))
-        .max()
-        .unwrap_or(StatusCode::OK);
+        .find(|code| code.is_retryable());
+    let status = match retryable {
+        Some(code) => code.http_status(media),
+        None => response
+            .errors
+            .iter()
+            .filter_map(code_of)
+            .filter(|code| code.is_pre_execution())
+            .map(|code| code.http_status(media))
+            .max()
+            .unwrap_or(StatusCode::OK),
+    };
     match serde_json::to_value(&response) {
-        Ok(body) => json_response(status, body, media),
+        Ok(body) => {
+            let mut answer = json_response(status, body, media);
+            if retryable.is_some() {
+                set_retry_after(&mut answer);
+            }
+            answer
+        }
         Err(_) => refuse(ErrorCode::Internal, "internal error", media),
     }
+}
+
+/// `Retry-After` on an answer that says "not now" (503 `SERVICE_UNAVAILABLE`).
+fn set_retry_after(response: &mut Response) {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+    );
 }
 
 /// Every error of a response with a code (`INTERNAL` where none was set), counted by code

@@ -29,6 +29,7 @@ mod schema_controls;
 mod schema_diff;
 mod tasks;
 mod teams;
+mod unavailable;
 mod updates;
 mod wellness;
 mod workspace;
