@@ -74,14 +74,8 @@ async fn project_count(app: &TestApp, user: &User) -> usize {
 
 async fn readyz(app: &TestApp) -> (u16, Value, Duration) {
     let started = Instant::now();
-    let response = app
-        .client
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap(), started.elapsed())
+    let (status, body) = crate::readiness::readyz(app).await;
+    (status, body, started.elapsed())
 }
 
 async fn waiting(app: &TestApp) -> f64 {
