@@ -85,6 +85,8 @@ async fn start(database_url: &str) -> Gateway {
         .env("CONFAB_JWT_SECRET", SECRET)
         .env("CONFAB_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
+        // Room for every subscriber's WebSocket beside the HTTP clients.
+        .env("CONFAB_MAX_CONNECTIONS", "8192")
         .stdout(Stdio::null())
         .spawn()
         .expect("start confab serve");

@@ -108,6 +108,16 @@ pub async fn connect(settings: &Settings) -> Result<db::Connected, StartError> {
     Ok(db::connect(&settings.database_url, &pool).await?)
 }
 
+/// The accept loop's limits (`crate::http::serve`).
+pub fn connection_limits(settings: &Settings) -> http::serve::ConnectionLimits {
+    http::serve::ConnectionLimits {
+        header_read_timeout: settings.header_read_timeout,
+        body_read_timeout: settings.body_read_timeout,
+        max_connections: usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
+        drain_timeout: settings.drain_timeout,
+    }
+}
+
 /// Registered automatic persisted queries kept at most (then the store starts over).
 const APQ_CAPACITY: usize = 10_000;
 

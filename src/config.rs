@@ -131,6 +131,45 @@ pub struct Settings {
         global = true
     )]
     pub sqlite_busy_timeout: Duration,
+    /// Seconds a client has to send a request's headers (from the connection's start, or
+    /// the end of its previous request); then the connection is closed.
+    #[arg(
+        long,
+        env = "CONFAB_HEADER_READ_TIMEOUT",
+        default_value = "10",
+        value_parser = parse_seconds,
+        global = true
+    )]
+    pub header_read_timeout: Duration,
+    /// Seconds a client has to send a request's whole body once its headers arrived; then
+    /// 408 and the connection is closed.
+    #[arg(
+        long,
+        env = "CONFAB_BODY_READ_TIMEOUT",
+        default_value = "20",
+        value_parser = parse_seconds,
+        global = true
+    )]
+    pub body_read_timeout: Duration,
+    /// Connections open at once (WebSockets included); more wait in the listen backlog.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub max_connections: u32,
+    /// Seconds a shutdown (SIGTERM, ctrl-c) waits for requests in flight before it drops
+    /// what is left and exits.
+    #[arg(
+        long,
+        env = "CONFAB_DRAIN_TIMEOUT",
+        default_value = "10",
+        value_parser = parse_seconds,
+        global = true
+    )]
+    pub drain_timeout: Duration,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,

@@ -179,10 +179,16 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
         );
         confab::http::ws::close_all();
     };
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(|e| StartError::Config(format!("server error: {e}")))?;
+    let drained =
+        confab::http::serve::serve(listener, app.router, app::connection_limits(settings), stop)
+            .await;
+    if drained.cut > 0 {
+        tracing::warn!(
+            "the drain timeout ({:?}) ran out: {} connections dropped with requests unfinished",
+            settings.drain_timeout,
+            drained.cut
+        );
+    }
     if let Some(&(requests, websockets)) = at_signal.get() {
         // Upgraded connections are not the server's to wait for: give them a bounded time
         // to send their close frame.

@@ -12,6 +12,7 @@
 pub mod apq;
 pub mod auth;
 pub mod graphiql;
+pub mod serve;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -394,10 +395,16 @@ async fn graphql_post(
         Ok(body) => body,
         Err(rejection) => {
             let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "the request body is larger than the limit"
+            let (status, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                (status, "the request body is larger than the limit")
+            } else if serve::is_body_timeout(&rejection) {
+                // The connection is closed after this answer: its body was not read.
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time",
+                )
             } else {
-                "the request body could not be read"
+                (status, "the request body could not be read")
             };
             return refuse_with(status, ErrorCode::BadUserInput, message, media);
         }

@@ -89,6 +89,8 @@ pub fn is_upgrade(headers: &axum::http::HeaderMap) -> bool {
 
 pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
     let (mut parts, _body) = request.into_parts();
+    // The socket keeps its connection's place under `--max-connections` while it lives.
+    let place = parts.extensions.remove::<super::serve::ConnectionPlace>();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade
             .protocols(SUBPROTOCOLS)
@@ -117,7 +119,10 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
     };
     // A token on the upgrade request counts unless connection_init brings one.
     let headers = parts.headers;
-    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, headers))
+    upgrade.on_upgrade(move |socket| async move {
+        serve(socket, state, protocol, headers).await;
+        drop(place);
+    })
 }
 
 /// What a connection learns at `connection_init`.

@@ -9,6 +9,7 @@ mod authentication;
 mod browser;
 mod capability_policies;
 mod cli;
+mod connections;
 mod core_api;
 mod credits;
 mod http;
