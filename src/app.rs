@@ -118,7 +118,7 @@ pub fn connection_limits(settings: &Settings) -> http::serve::ConnectionLimits {
     }
 }
 
-/// Registered automatic persisted queries kept at most (then the store starts over).
+/// Registered automatic persisted queries kept at most (then the least recently used go).
 const APQ_CAPACITY: usize = 10_000;
 
 /// The persisted-query store with the trusted documents of `--trusted-documents`; with
@@ -143,7 +143,10 @@ fn persisted_queries(settings: &Settings) -> Result<PersistedQueries, StartError
         );
     }
     Ok(PersistedQueries::with_trusted(
-        APQ_CAPACITY,
+        http::apq::StoreLimits {
+            queries: APQ_CAPACITY,
+            bytes: settings.apq_max_bytes,
+        },
         trusted,
         settings.persisted_only,
     ))

@@ -170,6 +170,15 @@ pub struct Settings {
         global = true
     )]
     pub drain_timeout: Duration,
+    /// Bytes the automatic persisted-query store may hold (texts plus 128 bytes each); the
+    /// least recently used queries go first.
+    #[arg(
+        long,
+        env = "CONFAB_APQ_MAX_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        global = true
+    )]
+    pub apq_max_bytes: usize,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,

@@ -17,6 +17,7 @@ mod isolation;
 mod js_client;
 mod layout;
 mod loading;
+mod memory;
 mod metrics;
 mod otel;
 mod pagination;
