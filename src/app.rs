@@ -186,6 +186,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
             max_message: settings.body_limit,
         },
         sdl: (settings.introspection == Introspection::On).then(|| crate::graphql::sdl().into()),
+        max_response_bytes: settings.max_response_bytes,
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

@@ -179,6 +179,15 @@ pub struct Settings {
         global = true
     )]
     pub apq_max_bytes: usize,
+    /// Largest GraphQL response body sent over HTTP, bytes; a larger one is refused with
+    /// `QUERY_TOO_COMPLEX` instead of being sent.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_RESPONSE_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        global = true
+    )]
+    pub max_response_bytes: usize,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,

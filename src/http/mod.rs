@@ -60,6 +60,8 @@ pub struct AppState {
     /// The SDL served at `GET /graphql/schema.graphql`: Some exactly when introspection is
     /// on (computed once at start; as large as `schema.graphql`).
     pub sdl: Option<Arc<str>>,
+    /// The largest GraphQL response body sent over HTTP, bytes (`--max-response-bytes`).
+    pub max_response_bytes: usize,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -260,11 +262,15 @@ fn media_of(headers: &HeaderMap) -> ResponseMedia {
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value, media: ResponseMedia) -> Response {
+    json_bytes_response(status, body.to_string().into_bytes(), media)
+}
+
+fn json_bytes_response(status: StatusCode, body: Vec<u8>, media: ResponseMedia) -> Response {
     let content_type = match media {
         ResponseMedia::GraphqlResponse => GRAPHQL_RESPONSE,
         ResponseMedia::Json => "application/json",
     };
-    let mut response = (status, body.to_string()).into_response();
+    let mut response = (status, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -565,15 +571,63 @@ async fn execute(
             .max()
             .unwrap_or(StatusCode::OK),
     };
-    match serde_json::to_value(&response) {
-        Ok(body) => {
-            let mut answer = json_response(status, body, media);
+    // Written straight into the body, and given up as soon as it passes the limit: a
+    // response over it costs at most the limit, never a second copy of itself.
+    let mut body = LimitedBuffer::new(state.max_response_bytes);
+    match serde_json::to_writer(&mut body, &response) {
+        Ok(()) => {
+            let mut answer = json_bytes_response(status, body.bytes, media);
             if retryable.is_some() {
                 set_retry_after(&mut answer);
             }
             answer
         }
+        Err(_) if body.overflowed => {
+            drop(body);
+            drop(response);
+            refuse(
+                ErrorCode::QueryTooComplex,
+                &format!(
+                    "the response would be larger than {} bytes: ask for fewer fields or \
+                     smaller pages (mutations in the request have run)",
+                    state.max_response_bytes
+                ),
+                media,
+            )
+        }
         Err(_) => refuse(ErrorCode::Internal, "internal error", media),
+    }
+}
+
+/// A response body that refuses to grow past its limit.
+struct LimitedBuffer {
+    bytes: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl LimitedBuffer {
+    fn new(limit: usize) -> Self {
+        LimitedBuffer {
+            bytes: Vec::new(),
+            limit,
+            overflowed: false,
+        }
+    }
+}
+
+impl std::io::Write for LimitedBuffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + data.len() > self.limit {
+            self.overflowed = true;
+            return Err(std::io::Error::other("the response is over the limit"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

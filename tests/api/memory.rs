@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::documents::VIEWER_ID;
 use crate::harness;
 use crate::ws::{self, LEGACY_WS, TRANSPORT_WS};
 
@@ -61,4 +62,51 @@ async fn the_subscription_cap_holds_on_both_subprotocols() {
         drop(socket);
         app.wait_for_subscriptions(0).await;
     }
+}
+
+const CHAT_MESSAGES: &str =
+    "query($c: UUID!) { conversation(id: $c) { messages { nodes { content } } } }";
+
+/// `--max-response-bytes 4000`: a read of 3 messages of 1,500 characters is refused with
+/// `QUERY_TOO_COMPLEX` (400 on `application/graphql-response+json`) instead of being sent;
+/// a small answer still goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn responses_over_the_size_limit_are_refused_with_a_code() {
+    let app = harness::sqlite_with(|s| s.max_response_bytes = 4000).await;
+    let alice = harness::user("alice");
+    let chat = app.create_chat(&alice, "big", None).await;
+    let content = "x".repeat(1500);
+    app.send(&alice, chat, &content).await;
+    app.send(&alice, chat, &content).await;
+    let reply = app
+        .as_user(&alice, CHAT_MESSAGES, json!({ "c": chat }))
+        .await;
+    assert_eq!(
+        reply.data()["conversation"]["messages"]["nodes"][1]["content"],
+        content.as_str()
+    );
+    app.send(&alice, chat, &content).await;
+    let reply = app
+        .as_user(&alice, CHAT_MESSAGES, json!({ "c": chat }))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.codes(), ["QUERY_TOO_COMPLEX"], "{}", reply.body);
+    assert_eq!(
+        reply.body["errors"][0]["message"],
+        "the response would be larger than 4000 bytes: ask for fewer fields or smaller pages \
+         (mutations in the request have run)"
+    );
+    assert!(reply.body.get("data").is_none(), "{}", reply.body);
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(&alice.token)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": CHAT_MESSAGES, "variables": { "c": chat } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let data = app.ok(&alice, VIEWER_ID, json!({})).await;
+    assert_eq!(data["viewer"]["id"], alice.id.to_string());
 }
