@@ -166,6 +166,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         &settings.database_url,
         crate::realtime::RealtimeLimits {
             subscriber_queue: usize::try_from(settings.subscriber_queue).unwrap_or(usize::MAX),
+            subscriber_queue_bytes: settings.subscriber_queue_bytes,
         },
     );
     let state = AppState {

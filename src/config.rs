@@ -188,6 +188,14 @@ pub struct Settings {
         global = true
     )]
     pub max_response_bytes: usize,
+    /// Bytes (about) queued for one subscriber before it is dropped as too slow.
+    #[arg(
+        long,
+        env = "CONFAB_SUBSCRIBER_QUEUE_BYTES",
+        default_value_t = 8 * 1024 * 1024,
+        global = true
+    )]
+    pub subscriber_queue_bytes: usize,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
