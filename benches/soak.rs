@@ -11,7 +11,6 @@
 //! Goal: after ≤ start + 50 MiB.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,96 +19,11 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+mod common;
+
+use common::{env_number, graphql, rss_mib, start};
+
 const SECRET: &str = "soak-secret-that-is-long-enough-for-hs256-0123456789";
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Gateway {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Resident set size of process `pid`, in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-async fn start(database_url: &str) -> Gateway {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("CONFAB_JWT_SECRET", SECRET)
-        .env("CONFAB_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start confab serve");
-    let gateway = Gateway {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if let Ok(r) = reqwest::get(format!("{}/readyz", gateway.url)).await {
-            if r.status() == 200 {
-                return gateway;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the gateway did not become ready");
-}
-
-fn token(id: Uuid) -> String {
-    confab::auth::mint_token(
-        SECRET.as_bytes(),
-        &confab::auth::MintClaims {
-            sub: Some(id),
-            role: "authenticated".to_owned(),
-            email: Some(format!("{id}@soak.test")),
-            ttl_secs: 7200,
-            audience: Some("authenticated".to_owned()),
-            issuer: None,
-        },
-    )
-    .expect("mint a token")
-}
-
-async fn graphql(client: &reqwest::Client, url: &str, token: &str, query: &str, v: Value) -> Value {
-    let body: Value = client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": v }))
-        .send()
-        .await
-        .expect("the gateway answers")
-        .json()
-        .await
-        .expect("a JSON body");
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
-}
 
 /// The hostile requests, as bodies: one per kind, sent in rotation.
 fn request_kinds(chats: &[Uuid]) -> Vec<(&'static str, String)> {
@@ -154,11 +68,11 @@ async fn main() {
     let settle = Duration::from_secs(env_number("CONFAB_SOAK_SETTLE", 30) as u64);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("soak.db").display());
-    let gateway = start(&url).await;
+    let gateway = start(&url, SECRET, &[("RUST_LOG", "error")]).await;
     let pid = gateway.child.id();
     let client = reqwest::Client::new();
     let user = Uuid::new_v4();
-    let token = token(user);
+    let token = common::token(SECRET, user);
 
     let content = "m".repeat(900 * 1024);
     let mut chats = Vec::new();
