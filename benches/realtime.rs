@@ -13,7 +13,6 @@
 //! so the figure is an upper bound on commit → receipt (same machine, same clock). Also the
 //! gateway process's resident memory before, with and after the subscribers.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::{SinkExt, StreamExt};
@@ -24,97 +23,14 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
+mod common;
+
+use common::{env_number, graphql, start};
+
 const SECRET: &str = "bench-secret-that-is-long-enough-for-hs256-0123456789";
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn token(id: Uuid) -> String {
-    confab::auth::mint_token(
-        SECRET.as_bytes(),
-        &confab::auth::MintClaims::user(id, format!("{id}@bench.test")),
-    )
-    .expect("mint a token")
-}
-
-struct Gateway {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gateway {
-    /// Resident set size of the gateway process, in MiB.
-    fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    }
-}
-
-async fn start(database_url: &str) -> Gateway {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("CONFAB_JWT_SECRET", SECRET)
-        .env("CONFAB_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start confab serve");
-    let gateway = Gateway {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if let Ok(r) = reqwest::get(format!("{}/readyz", gateway.url)).await {
-            if r.status() == 200 {
-                return gateway;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the gateway did not become ready");
-}
-
-async fn graphql(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let body: Value = client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("the gateway answers")
-        .json()
-        .await
-        .expect("a JSON body");
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
+    common::token(SECRET, id)
 }
 
 async fn subscriber_count(url: &str) -> usize {
@@ -250,7 +166,13 @@ async fn main() {
             "SQLite",
         ),
     };
-    let gateway = start(&database_url).await;
+    let gateway = start(
+        &database_url,
+        SECRET,
+        // Room for every subscriber's WebSocket beside the HTTP clients.
+        &[("CONFAB_MAX_CONNECTIONS", "8192")],
+    )
+    .await;
     let http = reqwest::Client::new();
     let owner = Uuid::new_v4();
     let owner_token = token(owner);

@@ -166,15 +166,25 @@ pub fn authenticator(settings: &Settings) -> Result<Authenticator, StartError> {
 }
 
 pub async fn connect(settings: &Settings) -> Result<db::Connected, StartError> {
-    Ok(db::connect(
-        &settings.database_url,
-        settings.db_max_connections,
-        &settings.database_schema,
-    )
-    .await?)
+    let pool = db::PoolSettings {
+        max_connections: settings.db_max_connections,
+        acquire_timeout: settings.db_acquire_timeout,
+        sqlite_busy_timeout: settings.sqlite_busy_timeout,
+    };
+    Ok(db::connect(&settings.database_url, &pool, &settings.database_schema).await?)
 }
 
-/// Registered automatic persisted queries kept at most (then the store starts over).
+/// The accept loop's limits (`crate::http::serve`).
+pub fn connection_limits(settings: &Settings) -> http::serve::ConnectionLimits {
+    http::serve::ConnectionLimits {
+        header_read_timeout: settings.header_read_timeout,
+        body_read_timeout: settings.body_read_timeout,
+        max_connections: usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
+        drain_timeout: settings.drain_timeout,
+    }
+}
+
+/// Registered automatic persisted queries kept at most (then the least recently used go).
 const APQ_CAPACITY: usize = 10_000;
 
 /// The persisted-query store with the trusted documents of `--trusted-documents`; with
@@ -199,7 +209,10 @@ fn persisted_queries(settings: &Settings) -> Result<PersistedQueries, StartError
         );
     }
     Ok(PersistedQueries::with_trusted(
-        APQ_CAPACITY,
+        http::apq::StoreLimits {
+            queries: APQ_CAPACITY,
+            bytes: settings.apq_max_bytes,
+        },
         trusted,
         settings.persisted_only,
     ))
@@ -227,6 +240,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         &settings.database_url,
         crate::realtime::RealtimeLimits {
             subscriber_queue: usize::try_from(settings.subscriber_queue).unwrap_or(usize::MAX),
+            subscriber_queue_bytes: settings.subscriber_queue_bytes,
         },
     );
     let rate_limits = Arc::new(RateLimits::new(
@@ -261,6 +275,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         cors,
         dev_token,
         rate_limits,
+        max_response_bytes: settings.max_response_bytes,
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),

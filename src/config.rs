@@ -1,6 +1,7 @@
 //! Every setting, from flags with environment twins, validated once at start.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -215,6 +216,82 @@ pub struct Settings {
     /// missing; an earlier install in `public` is kept there).
     #[arg(long, env = "CONFAB_DATABASE_SCHEMA", default_value = DEFAULT_SCHEMA, value_parser = schema_name)]
     pub database_schema: String,
+    /// Seconds a request waits for a pool connection before it is answered 503
+    /// `SERVICE_UNAVAILABLE` (fractions allowed).
+    #[arg(
+        long,
+        env = "CONFAB_DB_ACQUIRE_TIMEOUT",
+        default_value = "5",
+        value_parser = parse_seconds
+    )]
+    pub db_acquire_timeout: Duration,
+    /// SQLite: seconds a statement waits for another connection's lock (`busy_timeout`)
+    /// before it is answered 503 `SERVICE_UNAVAILABLE` (fractions allowed).
+    #[arg(
+        long,
+        env = "CONFAB_SQLITE_BUSY_TIMEOUT",
+        default_value = "5",
+        value_parser = parse_seconds
+    )]
+    pub sqlite_busy_timeout: Duration,
+    /// Seconds a client has to send a request's headers (from the connection's start, or
+    /// the end of its previous request); then the connection is closed.
+    #[arg(
+        long,
+        env = "CONFAB_HEADER_READ_TIMEOUT",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    pub header_read_timeout: Duration,
+    /// Seconds a client has to send a request's whole body once its headers arrived; then
+    /// 408 and the connection is closed.
+    #[arg(
+        long,
+        env = "CONFAB_BODY_READ_TIMEOUT",
+        default_value = "20",
+        value_parser = parse_seconds
+    )]
+    pub body_read_timeout: Duration,
+    /// Connections open at once (WebSockets included); more wait in the listen backlog.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_connections: u32,
+    /// Seconds a shutdown (SIGTERM, ctrl-c) waits for requests in flight before it drops
+    /// what is left and exits.
+    #[arg(
+        long,
+        env = "CONFAB_DRAIN_TIMEOUT",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    pub drain_timeout: Duration,
+    /// Bytes the automatic persisted-query store may hold (texts plus 128 bytes each); the
+    /// least recently used queries go first.
+    #[arg(
+        long,
+        env = "CONFAB_APQ_MAX_BYTES",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub apq_max_bytes: usize,
+    /// Largest GraphQL response body sent over HTTP, bytes; a larger one is refused with
+    /// `QUERY_TOO_COMPLEX` instead of being sent.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_RESPONSE_BYTES",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub max_response_bytes: usize,
+    /// Bytes (about) queued for one subscriber before it is dropped as too slow.
+    #[arg(
+        long,
+        env = "CONFAB_SUBSCRIBER_QUEUE_BYTES",
+        default_value_t = 8 * 1024 * 1024
+    )]
+    pub subscriber_queue_bytes: usize,
     /// HS256 secret for user tokens (Supabase's JWT secret).
     #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -436,6 +513,19 @@ pub enum Introspection {
     Off,
 }
 
+/// A duration given in seconds, fractions allowed (`0.25`, `5`): positive and at most an
+/// hour, so that a typo cannot make a timeout that never fires.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        return Err(format!("`{text}`: give between 0 and 3600 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,6 +567,15 @@ mod tests {
             "a b:1",
         ] {
             assert!(listen_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seconds_take_fractions_and_refuse_nonsense() {
+        assert_eq!(parse_seconds("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "-1", "NaN", "inf", "3601", "five", ""] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
         }
     }
 }

@@ -14,9 +14,10 @@
 //! earlier version migrated into `public` is detected (its `public.seaql_migrations` lists
 //! confab's first migration while the configured schema has none) and kept there.
 //!
-//! SQLite (the embedded default) runs in WAL mode with a busy timeout, and its write
-//! transactions begin IMMEDIATE so that concurrent writers queue instead of failing on a
-//! lock upgrade. Postgres write paths take row locks where they read-then-write.
+//! SQLite (the embedded default) runs in WAL mode with a busy timeout; its write
+//! transactions run on one writer connection beside the read pool and begin IMMEDIATE, so
+//! that concurrent writers queue for the writer (without holding a reader's connection)
+//! instead of failing on a lock upgrade. Postgres write paths take row locks where they read-then-write.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -100,10 +101,12 @@ const FIRST_MIGRATION: &str = "m20261122_000001_core";
 /// The schema confab's objects are in on this Postgres database: `schema`, created when
 /// missing, or `public` when an earlier version installed confab there. One short-lived
 /// connection, before the pool is opened.
-async fn postgres_schema(url: &str, schema: &str) -> Result<String, DbErr> {
+async fn postgres_schema(url: &str, schema: &str, timeout: Duration) -> Result<String, DbErr> {
     let probe = SeaDatabase::connect(
         ConnectOptions::new(url.to_owned())
             .max_connections(1)
+            .connect_timeout(timeout)
+            .acquire_timeout(timeout)
             .sqlx_logging(false)
             .to_owned(),
     )
@@ -147,53 +150,198 @@ async fn postgres_schema(url: &str, schema: &str) -> Result<String, DbErr> {
     Ok(chosen)
 }
 
+/// How the pool behaves when the database is slow or gone.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a statement waits for a pool connection (then `SERVICE_UNAVAILABLE`).
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a statement waits for another connection's lock.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl PoolSettings {
+    fn options(
+        &self,
+        url: &str,
+        max_connections: u32,
+        min_connections: u32,
+        search_path: Option<&str>,
+    ) -> ConnectOptions {
+        let busy_timeout = self.sqlite_busy_timeout;
+        // `sqlite://file.db` creates the file, as `sqlite://file.db?mode=rwc` does; an
+        // explicit `mode=` (`ro`, `rw`, `memory`) is kept.
+        let create_sqlite_file = url.starts_with("sqlite:")
+            && !url
+                .split_once('?')
+                .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("mode=")));
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections)
+            .min_connections(min_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .connect_timeout(self.acquire_timeout)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(move |opts| {
+                let opts = if create_sqlite_file {
+                    opts.create_if_missing(true)
+                } else {
+                    opts
+                };
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(busy_timeout)
+                    .foreign_keys(true)
+            });
+        if let Some(search_path) = search_path {
+            options.set_schema_search_path(search_path.to_owned());
+        }
+        options
+    }
+}
+
 /// Connects a pool; on Postgres every connection's `search_path` is confab's schema (see
 /// the module doc), `schema` or, for an earlier install, `public`.
-pub async fn connect(url: &str, max_connections: u32, schema: &str) -> Result<Connected, DbErr> {
+pub async fn connect(url: &str, pool: &PoolSettings, schema: &str) -> Result<Connected, DbErr> {
     let search_path = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Some(postgres_schema(url, schema).await?)
+        Some(postgres_schema(url, schema, pool.acquire_timeout).await?)
     } else {
         None
     };
-    // `sqlite://file.db` creates the file, as `sqlite://file.db?mode=rwc` does; an explicit
-    // `mode=` (`ro`, `rw`, `memory`) is kept.
-    let create_sqlite_file = url.starts_with("sqlite:")
-        && !url
-            .split_once('?')
-            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("mode=")));
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(max_connections)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |opts| {
-            let opts = if create_sqlite_file {
-                opts.create_if_missing(true)
-            } else {
-                opts
-            };
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-        });
-    if let Some(search_path) = search_path {
-        options.set_schema_search_path(search_path);
-    }
-    let mut conn = SeaDatabase::connect(options).await?;
+    let mut conn =
+        SeaDatabase::connect(pool.options(url, pool.max_connections, 1, search_path.as_deref()))
+            .await?;
     let statements = StatementCounter::default();
     let counter = statements.clone();
-    conn.set_metric_callback(move |info| {
+    let observe = move |info: &sea_orm::metric::Info<'_>| {
         counter.0.fetch_add(1, Ordering::SeqCst);
         observe_statement(info);
-    });
+    };
+    let writer = if conn.get_database_backend() == DbBackend::Sqlite && !is_memory(url) {
+        // One writer beside the read pool: writers queue for it without holding a read
+        // connection, so a burst of writes cannot take every connection from the readers.
+        let mut writer = SeaDatabase::connect(pool.options(url, 1, 0, None)).await?;
+        writer.set_metric_callback(observe.clone());
+        Some(writer)
+    } else {
+        None
+    };
+    gates::register(&conn, writer);
+    conn.set_metric_callback(observe);
     Ok(Connected { conn, statements })
 }
 
-/// Connections of the pool behind `conn`: (lent out, idle). Read from the pool's counters,
-/// no statement is sent. sqlx does not say how many acquires are waiting for a connection.
+/// An in-memory SQLite database lives in one connection's memory: a second pool would be
+/// another database, so it gets no separate writer.
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// What each pool has in front of its writes: on SQLite the one writer connection, and on
+/// both backends the count of writes waiting to begin. Found from the pool, because the
+/// domain operations are handed the pool only.
+mod gates {
+    use std::any::Any;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::{Arc, Mutex};
+
+    use sea_orm::{DatabaseConnection, DatabaseConnectionType};
+
+    pub(super) struct Gate {
+        pub writer: Option<DatabaseConnection>,
+        pub waiting: AtomicU64,
+    }
+
+    /// One entry per pool this process opened (one in production, one per test gateway).
+    /// The pool's connect options (an `Arc` it keeps for its life) identify it; holding
+    /// them keeps the address from being reused.
+    type Entry = (Arc<dyn Any + Send + Sync>, Arc<Gate>);
+    static GATES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    fn key(conn: &DatabaseConnection) -> Option<Arc<dyn Any + Send + Sync>> {
+        match &conn.inner {
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                Some(conn.get_sqlite_connection_pool().connect_options())
+            }
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                Some(conn.get_postgres_connection_pool().connect_options())
+            }
+            _ => None,
+        }
+    }
+
+    fn same(a: &Arc<dyn Any + Send + Sync>, b: &Arc<dyn Any + Send + Sync>) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+    }
+
+    pub(super) fn register(conn: &DatabaseConnection, writer: Option<DatabaseConnection>) {
+        let Some(key) = key(conn) else {
+            return;
+        };
+        let gate = Arc::new(Gate {
+            writer,
+            waiting: AtomicU64::new(0),
+        });
+        let mut gates = GATES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        gates.push((key, gate));
+    }
+
+    /// The gate of the pool behind `conn`, if it was opened by `connect`.
+    pub(super) fn of(conn: &DatabaseConnection) -> Option<Arc<Gate>> {
+        let key = key(conn)?;
+        let gates = GATES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        gates
+            .iter()
+            .find(|(k, _)| same(k, &key))
+            .map(|(_, gate)| gate.clone())
+    }
+}
+
+/// Write transactions waiting to begin on the pool behind `conn`: for the SQLite writer
+/// connection (and its lock), or on Postgres for a pool connection.
+pub fn writes_waiting(conn: &DatabaseConnection) -> u64 {
+    gates::of(conn).map_or(0, |gate| gate.waiting.load(Ordering::Relaxed))
+}
+
+/// Counts one waiting write while it lives.
+struct Waiting(Option<Arc<gates::Gate>>);
+
+impl Waiting {
+    fn start(gate: Option<Arc<gates::Gate>>) -> Self {
+        if let Some(gate) = &gate {
+            gate.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+        Waiting(gate)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(gate) = &self.0 {
+            gate.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Connections of the pool behind `conn` and of its SQLite writer: (lent out, idle). Read
+/// from the pools' counters, no statement is sent. sqlx does not say how many acquires are
+/// waiting for a connection; [`writes_waiting`] counts the writes.
 pub fn pool_connections(conn: &DatabaseConnection) -> (u64, u64) {
+    let (in_use, idle) = pool_counts(conn);
+    match gates::of(conn).and_then(|gate| gate.writer.clone()) {
+        Some(writer) => {
+            let (writer_in_use, writer_idle) = pool_counts(&writer);
+            (in_use + writer_in_use, idle + writer_idle)
+        }
+        None => (in_use, idle),
+    }
+}
+
+fn pool_counts(conn: &DatabaseConnection) -> (u64, u64) {
     let (size, idle) = match &conn.inner {
         DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
             let pool = conn.get_postgres_connection_pool();
@@ -213,17 +361,34 @@ pub async fn migrate(conn: &DatabaseConnection) -> Result<(), DbErr> {
     migration::Migrator::up(conn, None).await
 }
 
-/// Begins a transaction that will write. On SQLite it takes the write lock at once.
+/// Begins a transaction that will write. On SQLite it runs on the one writer connection
+/// and takes the write lock at once (`IMMEDIATE`); writers queue for the writer within the
+/// acquire timeout, then the lock within the busy timeout.
 pub async fn begin_write(conn: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let gate = gates::of(conn);
+    let writer = gate.as_ref().and_then(|gate| gate.writer.clone());
+    let _waiting = Waiting::start(gate);
     if conn.get_database_backend() == DbBackend::Sqlite {
-        conn.begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await
+        writer
+            .as_ref()
+            .unwrap_or(conn)
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
     } else {
         conn.begin().await
     }
+}
+
+/// Whether the database takes writes: a write transaction that deletes no row, rolled back.
+/// A read-only SQLite file (or a Postgres standby) refuses it. Three statements.
+pub async fn check_writable(conn: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = begin_write(conn).await?;
+    txn.execute_unprepared("DELETE FROM seaql_migrations WHERE 1 = 0")
+        .await?;
+    txn.rollback().await
 }
 
 /// The current time at the microsecond precision both backends keep.

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     /// Persisted-only mode (`--persisted-only`): the request sent a document that is not
     /// a trusted one, or tried to register a new persisted query.
     PersistedQueryRequired,
+    /// The database is down, its pool exhausted, or it is locked or read-only past the
+    /// configured timeouts: retry later (`Retry-After`).
+    ServiceUnavailable,
 }
 
 /// Which JSON media type a response is sent as (the client's `Accept`).
@@ -52,7 +55,7 @@ pub enum ResponseMedia {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -66,6 +69,7 @@ impl ErrorCode {
         ErrorCode::GraphqlValidationFailed,
         ErrorCode::PersistedQueryNotFound,
         ErrorCode::PersistedQueryRequired,
+        ErrorCode::ServiceUnavailable,
     ];
 
     /// The code as clients see it.
@@ -84,6 +88,7 @@ impl ErrorCode {
             ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
     }
 
@@ -111,9 +116,10 @@ impl ErrorCode {
     /// (400; the transport names 405, 413 or 415 where one of those says more), a
     /// document refused before it ran ([`is_pre_execution`](Self::is_pre_execution): 400,
     /// but only a parse failure or an untrusted document in persisted-only mode on legacy
-    /// `application/json`), a server failure (500).
-    /// Everything else is reported inside a GraphQL response, which is 200; so are errors
-    /// raised while an operation runs, whatever their code.
+    /// `application/json`), a server failure (500), a database that cannot answer now (503,
+    /// also when an operation that ran met it, see [`is_retryable`](Self::is_retryable)).
+    /// Everything else is reported inside a GraphQL response, which is 200; so are other
+    /// errors raised while an operation runs, whatever their code.
     pub const fn http_status(self, media: ResponseMedia) -> StatusCode {
         match self {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -128,12 +134,25 @@ impl ErrorCode {
             // A caller over its request or write bucket, refused before anything ran (a
             // subscription refused on a WebSocket has no status).
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PersistedQueryNotFound
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
             | ErrorCode::Conflict
             | ErrorCode::InsufficientCredits => StatusCode::OK,
         }
+    }
+}
+
+/// Seconds a client is told to wait (`Retry-After`) before retrying a request answered
+/// with [`ErrorCode::ServiceUnavailable`].
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+impl ErrorCode {
+    /// Whether the whole answer is a 503 with `Retry-After` when one of its errors has this
+    /// code, even from an operation that ran: a database that cannot answer now.
+    pub const fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::ServiceUnavailable)
     }
 }
 
@@ -170,6 +189,9 @@ pub enum AppError {
     InsufficientCredits(String),
     RateLimited(String),
     QueryTooComplex(String),
+    /// The database cannot answer now (down, pool exhausted, locked, read-only); the
+    /// message is for the log, clients get a generic text.
+    ServiceUnavailable(String),
     /// The message is for the log; clients get "internal error".
     Internal(String),
 }
@@ -187,6 +209,7 @@ impl AppError {
             AppError::InsufficientCredits(_) => ErrorCode::InsufficientCredits,
             AppError::RateLimited(_) => ErrorCode::RateLimited,
             AppError::QueryTooComplex(_) => ErrorCode::QueryTooComplex,
+            AppError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
             AppError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -195,6 +218,7 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             AppError::Internal(_) => "internal error".to_owned(),
+            AppError::ServiceUnavailable(_) => UNAVAILABLE_MESSAGE.to_owned(),
             AppError::Unauthenticated(m)
             | AppError::Forbidden(m)
             | AppError::NotFound(m)
@@ -228,11 +252,66 @@ impl From<DbErr> for AppError {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
                 AppError::NotFound("a referenced row does not exist".to_owned())
             }
+            _ if is_unavailable(&err) => {
+                tracing::warn!(error = %err, "database unavailable");
+                AppError::ServiceUnavailable(err.to_string())
+            }
             _ => {
                 tracing::error!(error = %err, "database error");
                 AppError::Internal(err.to_string())
             }
         }
+    }
+}
+
+/// What a client reads for [`AppError::ServiceUnavailable`].
+pub const UNAVAILABLE_MESSAGE: &str = "the database is unavailable; retry later";
+
+/// SQLite's primary result codes that mean "not now" rather than "wrong": another
+/// connection holds the lock past the busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`), the
+/// file cannot be written (`SQLITE_READONLY`), disk trouble (`SQLITE_IOERR`, `SQLITE_FULL`,
+/// `SQLITE_CANTOPEN`). sqlx reports the extended code; its low byte is the primary one.
+const SQLITE_UNAVAILABLE: [i64; 6] = [5, 6, 8, 10, 13, 14];
+
+/// Postgres SQLSTATEs (or their class, two characters) of the same kind: connection
+/// exceptions (08), insufficient resources (53), operator intervention (57: shutdown,
+/// cannot connect now, statement timeout), a read-only transaction on a standby (25006),
+/// a lock not available (55P03).
+const POSTGRES_UNAVAILABLE: [&str; 5] = ["08", "53", "57", "25006", "55P03"];
+
+/// Whether a database error means the database cannot answer now (down, pool exhausted,
+/// locked past the busy timeout, read-only), so the request may be retried later.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::RuntimeErr;
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let sqlx = match runtime {
+        RuntimeErr::SqlxError(sqlx) => sqlx,
+        // sea-orm's own connection errors (a closed connection).
+        RuntimeErr::Internal(_) => return matches!(err, DbErr::Conn(_)),
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => {
+            let Some(code) = db.code() else {
+                return false;
+            };
+            if let Ok(extended) = code.parse::<i64>() {
+                return SQLITE_UNAVAILABLE.contains(&(extended & 0xff));
+            }
+            POSTGRES_UNAVAILABLE
+                .iter()
+                .any(|prefix| code.starts_with(prefix))
+        }
+        _ => false,
     }
 }
 
@@ -301,6 +380,7 @@ mod tests {
             (ErrorCode::Conflict, 200, 200),
             (ErrorCode::InsufficientCredits, 200, 200),
             (ErrorCode::RateLimited, 429, 429),
+            (ErrorCode::ServiceUnavailable, 503, 503),
         ];
         assert_eq!(expected.len(), ErrorCode::ALL.len());
         for (code, json, graphql_response) in expected {
@@ -344,11 +424,54 @@ mod tests {
                 ErrorCode::QueryTooComplex,
             ),
             (AppError::Internal("SQL".into()), ErrorCode::Internal),
+            (
+                AppError::ServiceUnavailable("pool timed out".into()),
+                ErrorCode::ServiceUnavailable,
+            ),
         ];
         for (err, code) in &cases {
             assert_eq!(err.code(), *code);
         }
         assert_eq!(cases[2].0.public_message(), "project not found");
         assert_eq!(cases[8].0.public_message(), "internal error");
+        assert_eq!(
+            cases[9].0.public_message(),
+            "the database is unavailable; retry later"
+        );
+        let retryable: Vec<ErrorCode> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| c.is_retryable())
+            .collect();
+        assert_eq!(retryable, [ErrorCode::ServiceUnavailable]);
+    }
+
+    #[test]
+    fn database_trouble_is_unavailable_not_internal() {
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        use std::sync::Arc;
+        let io = |kind| {
+            DbErr::Conn(RuntimeErr::SqlxError(Arc::new(sea_orm::sqlx::Error::Io(
+                std::io::Error::from(kind),
+            ))))
+        };
+        let cases = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+            io(std::io::ErrorKind::ConnectionRefused),
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(
+                sea_orm::sqlx::Error::PoolTimedOut,
+            ))),
+        ];
+        for err in cases {
+            assert_eq!(AppError::from(err).code(), ErrorCode::ServiceUnavailable);
+        }
+        let internal = DbErr::Query(RuntimeErr::SqlxError(Arc::new(
+            sea_orm::sqlx::Error::RowNotFound,
+        )));
+        assert_eq!(AppError::from(internal).code(), ErrorCode::Internal);
+        assert_eq!(
+            AppError::from(DbErr::Custom("x".into())).code(),
+            ErrorCode::Internal
+        );
     }
 }

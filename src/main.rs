@@ -11,6 +11,11 @@ use confab::config::{
 };
 use confab::{metrics, seed};
 
+/// mimalloc rather than glibc's malloc: under the hostile mix glibc kept the memory of
+/// large answers in per-thread arenas after they were freed (see README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before the runtime: the OTLP exporter's blocking client starts its own. Dropped last,
@@ -153,15 +158,16 @@ async fn serve(settings: &Settings) -> Result<(), StartError> {
         );
         confab::http::ws::close_all();
     };
-    // With the client's address: the anonymous caller's rate-limit key.
-    axum::serve(
-        listener,
-        app.router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
-    .map_err(|e| StartError::Config(format!("server error: {e}")))?;
+    let drained =
+        confab::http::serve::serve(listener, app.router, app::connection_limits(settings), stop)
+            .await;
+    if drained.cut > 0 {
+        tracing::warn!(
+            "the drain timeout ({:?}) ran out: {} connections dropped with requests unfinished",
+            settings.drain_timeout,
+            drained.cut
+        );
+    }
     if let Some(&(requests, websockets)) = at_signal.get() {
         // Upgraded connections are not the server's to wait for: give them a bounded time
         // to send their close frame.

@@ -259,6 +259,9 @@ pub struct Scrape {
     pub pool_in_use: u64,
     /// Pool connections open and waiting to be lent.
     pub pool_idle: u64,
+    /// Write transactions waiting to begin: for the SQLite writer connection, or on
+    /// Postgres for a pool connection.
+    pub pool_waiting: u64,
     /// Events queued for subscribers and not yet taken by their connections.
     pub queued_events: u64,
 }
@@ -277,6 +280,8 @@ fn scrape_families(scrape: &Scrape) -> Vec<prometheus::proto::MetricFamily> {
         .set(i64::try_from(scrape.pool_in_use).unwrap_or(i64::MAX));
     pool.with_label_values(&["idle"])
         .set(i64::try_from(scrape.pool_idle).unwrap_or(i64::MAX));
+    pool.with_label_values(&["waiting"])
+        .set(i64::try_from(scrape.pool_waiting).unwrap_or(i64::MAX));
     let queued = IntGauge::new(
         "confab_subscriber_queued_events",
         "Events waiting in subscriber queues",
@@ -310,11 +315,13 @@ mod tests {
         let text = render(&Scrape {
             pool_in_use: 2,
             pool_idle: 3,
+            pool_waiting: 4,
             queued_events: 7,
         });
         for line in [
             "confab_db_pool_connections{state=\"in_use\"} 2",
             "confab_db_pool_connections{state=\"idle\"} 3",
+            "confab_db_pool_connections{state=\"waiting\"} 4",
             "confab_subscriber_queued_events 7",
             "# TYPE confab_sql_statement_duration_seconds histogram",
             "confab_sql_statement_duration_seconds_bucket{le=\"0.0005\"}",

@@ -7,8 +7,9 @@
 //! the APQ store, sent by hash or as its exact text. Any other text, and any attempt to
 //! register a new persisted query, is refused ([`ApqError::NotTrusted`],
 //! [`ApqError::RegistrationRefused`]). Cost: one SHA-256 of the text per request that
-//! sends one (bounded by the body limit); the store holds at most its capacity, the
-//! manifest what the file holds.
+//! sends one (bounded by the body limit); the store holds at most its capacity in
+//! queries and in bytes (`--apq-max-bytes`), dropping the least recently used first; the
+//! manifest holds what the file holds.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -106,29 +107,83 @@ pub fn load_trusted_documents(path: &Path) -> Result<TrustedDocuments, String> {
     Ok(trusted)
 }
 
+/// How much the store may hold: registered queries, and their bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    pub queries: usize,
+    pub bytes: usize,
+}
+
+/// What one stored query costs beyond its text: its hash (64 bytes of hex) and the map's
+/// and list's bookkeeping, rounded up.
+const ENTRY_OVERHEAD: usize = 128;
+
+/// Registered queries, least recently used first out, and the bytes they take.
+struct Store {
+    queries: lru::LruCache<String, String>,
+    bytes: usize,
+}
+
 /// A bounded store of persisted queries, the trusted documents beside it, and the mode.
 pub struct PersistedQueries {
-    queries: Mutex<HashMap<String, String>>,
-    capacity: usize,
+    store: Mutex<Store>,
+    limits: StoreLimits,
     trusted: TrustedDocuments,
     persisted_only: bool,
 }
 
+fn entry_bytes(query: &str) -> usize {
+    query.len() + ENTRY_OVERHEAD
+}
+
 impl PersistedQueries {
-    /// An empty store holding at most `capacity` registered queries, no trusted documents.
-    pub fn new(capacity: usize) -> Self {
-        Self::with_trusted(capacity, TrustedDocuments::new(), false)
+    /// An empty store within `limits`, no trusted documents.
+    pub fn new(limits: StoreLimits) -> Self {
+        Self::with_trusted(limits, TrustedDocuments::new(), false)
     }
 
     /// A store that also knows `trusted` documents; with `persisted_only`, only known
     /// documents run and nothing new is registered.
-    pub fn with_trusted(capacity: usize, trusted: TrustedDocuments, persisted_only: bool) -> Self {
+    pub fn with_trusted(
+        limits: StoreLimits,
+        trusted: TrustedDocuments,
+        persisted_only: bool,
+    ) -> Self {
         PersistedQueries {
-            queries: Mutex::new(HashMap::new()),
-            capacity,
+            store: Mutex::new(Store {
+                queries: lru::LruCache::unbounded(),
+                bytes: 0,
+            }),
+            limits,
             trusted,
             persisted_only,
         }
+    }
+
+    /// Registered queries and the bytes they take.
+    pub fn stored(&self) -> (usize, usize) {
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        (store.queries.len(), store.bytes)
+    }
+
+    /// Registers `query` under `hash`, dropping the least recently used ones until it fits;
+    /// a query larger than the whole store runs but is not kept.
+    fn register(&self, hash: String, query: &str) {
+        let cost = entry_bytes(query);
+        if cost > self.limits.bytes || self.limits.queries == 0 {
+            return;
+        }
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        while store.bytes + cost > self.limits.bytes || store.queries.len() >= self.limits.queries {
+            let Some((_, dropped)) = store.queries.pop_lru() else {
+                break;
+            };
+            store.bytes -= entry_bytes(&dropped);
+        }
+        if let Some(replaced) = store.queries.put(hash, query.to_owned()) {
+            store.bytes -= entry_bytes(&replaced);
+        }
+        store.bytes += cost;
     }
 
     pub fn persisted_only(&self) -> bool {
@@ -140,9 +195,10 @@ impl PersistedQueries {
         if let Some(document) = self.trusted.get(hash) {
             return Some(document.clone());
         }
-        self.queries
+        self.store
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .queries
             .get(hash)
             .cloned()
     }
@@ -177,11 +233,7 @@ impl PersistedQueries {
                 if self.persisted_only {
                     return Err(ApqError::RegistrationRefused);
                 }
-                let mut queries = self.queries.lock().unwrap_or_else(|p| p.into_inner());
-                if queries.len() >= self.capacity {
-                    queries.clear();
-                }
-                queries.insert(hash, q.clone());
+                self.register(hash, &q);
                 Ok(q)
             }
             (None, Some(hash)) => self.known(&hash).ok_or(ApqError::NotFound),
@@ -197,9 +249,14 @@ mod tests {
         serde_json::json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
     }
 
+    const SMALL: StoreLimits = StoreLimits {
+        queries: 10,
+        bytes: 1 << 20,
+    };
+
     #[test]
     fn stores_by_hash_and_refuses_mismatches() {
-        let apq = PersistedQueries::new(10);
+        let apq = PersistedQueries::new(SMALL);
         let query = "{ viewer { id } }";
         let hash = hex::encode(Sha256::digest(query.as_bytes()));
         assert_eq!(
@@ -226,7 +283,7 @@ mod tests {
         let other = "{ viewer { email } }";
         let other_hash = hash_of(other);
         let apq = PersistedQueries::with_trusted(
-            10,
+            SMALL,
             TrustedDocuments::from([(trusted_hash.clone(), trusted_query.to_owned())]),
             true,
         );
@@ -272,7 +329,7 @@ mod tests {
         let query = "{ viewer { id } }";
         let hash = hash_of(query);
         let apq = PersistedQueries::with_trusted(
-            10,
+            SMALL,
             TrustedDocuments::from([(hash.clone(), query.to_owned())]),
             false,
         );
@@ -281,6 +338,71 @@ mod tests {
             apq.resolve(Some("{ other }".into()), None).as_deref(),
             Ok("{ other }")
         );
+    }
+
+    /// A query of `len` bytes that parses, distinct per `n`.
+    fn big_query(n: usize, len: usize) -> String {
+        let head = format!("{{ viewer {{ id }} }} # {n} ");
+        format!("{head}{}", "x".repeat(len.saturating_sub(head.len())))
+    }
+
+    fn register(apq: &PersistedQueries, query: &str) {
+        let hash = hash_of(query);
+        assert_eq!(
+            apq.resolve(Some(query.into()), Some(&ext(&hash)))
+                .as_deref(),
+            Ok(query)
+        );
+    }
+
+    /// The case (300 registrations of 900 KB kept 263 MiB), scaled down a hundred
+    /// times so that the debug build hashes it quickly: the store keeps at most its byte
+    /// budget, the most recently used first.
+    #[test]
+    fn the_store_is_bounded_in_bytes_least_recently_used_out() {
+        const SIZE: usize = 9 * 1024;
+        let budget = 160 << 10;
+        let apq = PersistedQueries::new(StoreLimits {
+            queries: 10_000,
+            bytes: budget,
+        });
+        let first = big_query(0, SIZE);
+        register(&apq, &first);
+        for n in 1..300 {
+            register(&apq, &big_query(n, SIZE));
+            // The first one stays in use: it is never the least recently used.
+            assert!(apq.resolve(None, Some(&ext(&hash_of(&first)))).is_ok());
+        }
+        let (count, bytes) = apq.stored();
+        assert!(bytes <= budget, "{bytes} bytes kept");
+        assert_eq!(count, budget / entry_bytes(&first));
+        assert_eq!(bytes, count * entry_bytes(&first));
+        let oldest_unused = hash_of(&big_query(1, SIZE));
+        assert_eq!(
+            apq.resolve(None, Some(&ext(&oldest_unused))),
+            Err(ApqError::NotFound)
+        );
+        let newest = hash_of(&big_query(299, SIZE));
+        assert!(apq.resolve(None, Some(&ext(&newest))).is_ok());
+
+        // Larger than the whole store: it runs, and is not kept.
+        let huge = big_query(1000, budget);
+        register(&apq, &huge);
+        assert_eq!(
+            apq.resolve(None, Some(&ext(&hash_of(&huge)))),
+            Err(ApqError::NotFound)
+        );
+        assert_eq!(apq.stored(), (count, bytes));
+
+        // The count bound holds too.
+        let apq = PersistedQueries::new(StoreLimits {
+            queries: 3,
+            bytes: budget,
+        });
+        for n in 0..5 {
+            register(&apq, &big_query(n, 100));
+        }
+        assert_eq!(apq.stored(), (3, 3 * entry_bytes(&big_query(0, 100))));
     }
 
     fn manifest(contents: &str) -> (tempfile::TempDir, std::path::PathBuf) {

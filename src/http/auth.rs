@@ -67,7 +67,8 @@ pub fn viewer_kind(viewer: &Viewer) -> &'static str {
 pub struct Authenticated(pub Viewer);
 
 /// The answer to a caller [`Authenticated`] refused: 401 `UNAUTHENTICATED` with
-/// `WWW-Authenticate: Bearer` for a bad token, 500 when the user's rows could not be made.
+/// `WWW-Authenticate: Bearer` for a bad token; when the user's rows could not be made, 503
+/// `SERVICE_UNAVAILABLE` with `Retry-After` if the database cannot answer now, else 500.
 #[derive(Debug)]
 pub struct AuthRejection {
     refusal: Refusal,
@@ -115,12 +116,12 @@ impl IntoResponse for AuthRejection {
                 let code = err.code();
                 // The conversion logs an internal cause and keeps it out of the message.
                 let gql: async_graphql::Error = err.into();
-                refuse_with(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    code,
-                    &gql.message,
-                    self.media,
-                )
+                let status = if code.is_retryable() {
+                    code.http_status(self.media)
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                };
+                refuse_with(status, code, &gql.message, self.media)
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod apq;
 pub mod auth;
 pub mod cors;
 pub mod graphiql;
+pub mod serve;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub dev_token: Option<Arc<str>>,
     /// Per-caller request and write buckets (`crate::rate_limit`).
     pub rate_limits: Arc<RateLimits>,
+    /// The largest GraphQL response body sent over HTTP, bytes (`--max-response-bytes`).
+    pub max_response_bytes: usize,
 }
 
 /// The client's IP address, when the server was started with connect info (the anonymous
@@ -205,13 +208,25 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
 const READINESS_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /readyz`: each dependency's state as JSON, 200 when all are up, 503 otherwise.
-/// Cost: one `ping` from the pool and a flag read, side by side, each bounded by
-/// [`READINESS_CHECK_TIMEOUT`]: the probe answers within about 2 s whatever happens.
+/// Cost: one `ping` from the pool, then a write transaction that writes no row and is
+/// rolled back (the database must take writes: a read-only SQLite file is not ready),
+/// and a flag read, side by side, each bounded by [`READINESS_CHECK_TIMEOUT`]: the probe
+/// answers within about 2 s whatever happens.
 async fn readyz(State(state): State<AppState>) -> Response {
     let started = Instant::now();
+    let database_check = async {
+        state
+            .db
+            .ping()
+            .await
+            .map_err(|err| (err, "the database refused the check"))?;
+        crate::db::check_writable(&state.db)
+            .await
+            .map_err(|err| (err, "the database cannot be written"))
+    };
     // The checks run side by side, each within its bound.
     let (database, listener) = tokio::join!(
-        tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.db.ping()),
+        tokio::time::timeout(READINESS_CHECK_TIMEOUT, database_check),
         tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.realtime.listener_connected()),
     );
     let timed_out = format!("no answer within {} s", READINESS_CHECK_TIMEOUT.as_secs());
@@ -221,9 +236,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "status": "up",
             "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, "readiness: the database check failed");
-            serde_json::json!({ "status": "down", "error": "the database refused the check" })
+        Ok(Err((err, why))) => {
+            tracing::warn!(error = %err, "readiness: {why}");
+            serde_json::json!({ "status": "down", "error": why })
         }
         Err(_) => {
             tracing::warn!("readiness: the database did not answer in time");
@@ -281,6 +296,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     let scrape = metrics::Scrape {
         pool_in_use,
         pool_idle,
+        pool_waiting: crate::db::writes_waiting(&state.db),
         queued_events: state.realtime.queued_events(),
     };
     (
@@ -306,11 +322,15 @@ fn media_of(headers: &HeaderMap) -> ResponseMedia {
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value, media: ResponseMedia) -> Response {
+    json_bytes_response(status, body.to_string().into_bytes(), media)
+}
+
+fn json_bytes_response(status: StatusCode, body: Vec<u8>, media: ResponseMedia) -> Response {
     let content_type = match media {
         ResponseMedia::GraphqlResponse => GRAPHQL_RESPONSE,
         ResponseMedia::Json => "application/json",
     };
-    let mut response = (status, body.to_string()).into_response();
+    let mut response = (status, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -329,14 +349,19 @@ fn refuse_with(
     message: &str,
     media: ResponseMedia,
 ) -> Response {
+    let retryable = code.is_retryable();
     let code = code.as_str();
     metrics::record_graphql_error(code);
     telemetry::record_error_codes([code]);
-    json_response(
+    let mut response = json_response(
         status,
         serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
         media,
-    )
+    );
+    if retryable {
+        set_retry_after(&mut response);
+    }
+    response
 }
 
 /// The query string of `GET /graphql`.
@@ -445,10 +470,16 @@ async fn graphql_post(
         Ok(body) => body,
         Err(rejection) => {
             let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "the request body is larger than the limit"
+            let (status, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                (status, "the request body is larger than the limit")
+            } else if serve::is_body_timeout(&rejection) {
+                // The connection is closed after this answer: its body was not read.
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time",
+                )
             } else {
-                "the request body could not be read"
+                (status, "the request body could not be read")
             };
             return refuse_with(status, ErrorCode::BadUserInput, message, media);
         }
@@ -639,32 +670,98 @@ async fn execute(
         })
         .flatten();
     // A document refused before it ran sets the status; errors of an operation that ran
-    // are reported in a 200.
-    let status = response
+    // are reported in a 200, unless the database could not answer (503, retry later).
+    let retryable = response
         .errors
         .iter()
         .filter_map(code_of)
-        .filter(|code| code.is_pre_execution())
-        .map(|code| code.http_status(media))
-        .max()
-        .unwrap_or(StatusCode::OK);
+        .find(|code| code.is_retryable());
+    let status = match retryable {
+        Some(code) => code.http_status(media),
+        None => response
+            .errors
+            .iter()
+            .filter_map(code_of)
+            .filter(|code| code.is_pre_execution())
+            .map(|code| code.http_status(media))
+            .max()
+            .unwrap_or(StatusCode::OK),
+    };
     let status = if write_limited.is_some() {
         StatusCode::TOO_MANY_REQUESTS
     } else {
         status
     };
-    match serde_json::to_value(&response) {
-        Ok(body) => {
-            let mut response = json_response(status, body, media);
+    // Written straight into the body, and given up as soon as it passes the limit: a
+    // response over it costs at most the limit, never a second copy of itself.
+    let mut body = LimitedBuffer::new(state.max_response_bytes);
+    match serde_json::to_writer(&mut body, &response) {
+        Ok(()) => {
+            let mut answer = json_bytes_response(status, body.bytes, media);
             if let Some(seconds) = write_limited {
-                response
+                answer
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            } else if retryable.is_some() {
+                set_retry_after(&mut answer);
             }
-            response
+            answer
+        }
+        Err(_) if body.overflowed => {
+            drop(body);
+            drop(response);
+            refuse(
+                ErrorCode::QueryTooComplex,
+                &format!(
+                    "the response would be larger than {} bytes: ask for fewer fields or \
+                     smaller pages (mutations in the request have run)",
+                    state.max_response_bytes
+                ),
+                media,
+            )
         }
         Err(_) => refuse(ErrorCode::Internal, "internal error", media),
     }
+}
+
+/// A response body that refuses to grow past its limit.
+struct LimitedBuffer {
+    bytes: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl LimitedBuffer {
+    fn new(limit: usize) -> Self {
+        LimitedBuffer {
+            bytes: Vec::new(),
+            limit,
+            overflowed: false,
+        }
+    }
+}
+
+impl std::io::Write for LimitedBuffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + data.len() > self.limit {
+            self.overflowed = true;
+            return Err(std::io::Error::other("the response is over the limit"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `Retry-After` on an answer that says "not now" (503 `SERVICE_UNAVAILABLE`).
+fn set_retry_after(response: &mut Response) {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+    );
 }
 
 /// Every error of a response with a code (`INTERNAL` where none was set), counted by code

@@ -97,6 +97,8 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
         )
             .into_response();
     }
+    // The socket keeps its connection's place under `--max-connections` while it lives.
+    let place = parts.extensions.remove::<super::serve::ConnectionPlace>();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade
             .protocols(SUBPROTOCOLS)
@@ -126,7 +128,10 @@ pub async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpRe
     // A token on the upgrade request counts unless connection_init brings one.
     let address = super::client_address(&parts.extensions);
     let headers = parts.headers;
-    upgrade.on_upgrade(move |socket| serve(socket, state, protocol, headers, address))
+    upgrade.on_upgrade(move |socket| async move {
+        serve(socket, state, protocol, headers, address).await;
+        drop(place);
+    })
 }
 
 /// What a connection learns at `connection_init`.

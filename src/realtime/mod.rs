@@ -152,6 +152,9 @@ pub async fn commit(txn: DatabaseTransaction, events: &[Event]) -> Result<(), Db
 pub struct RealtimeLimits {
     /// Events queued for one subscriber before it is dropped as too slow.
     pub subscriber_queue: usize,
+    /// Bytes (about: rows' sizes, texts and JSON) queued for one subscriber before it is
+    /// dropped as too slow.
+    pub subscriber_queue_bytes: usize,
 }
 
 /// One gateway's realtime hub: the subscriber registry, its dispatcher and, on Postgres,
@@ -214,9 +217,14 @@ impl Realtime {
             // An Err means the listener task is gone (the hub is shutting down).
             let _ = listening.wait_for(|ready| *ready).await;
         }
-        self.inner
-            .registry
-            .add(viewer, filter, self.inner.limits.subscriber_queue)
+        self.inner.registry.add(
+            viewer,
+            filter,
+            registry::QueueLimits {
+                events: self.inner.limits.subscriber_queue,
+                bytes: self.inner.limits.subscriber_queue_bytes,
+            },
+        )
     }
 
     /// How many subscriptions this gateway serves.

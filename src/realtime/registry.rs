@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
@@ -53,10 +53,88 @@ pub enum Delivery {
     Profile(Arc<profile::Model>),
 }
 
+impl Delivery {
+    /// About how many bytes this row holds: its size plus its texts and JSON values. What a
+    /// subscriber's queue is bounded by, beside the count of events.
+    pub fn approx_bytes(&self) -> usize {
+        fn text(t: &Option<String>) -> usize {
+            t.as_ref().map_or(0, String::len)
+        }
+        match self {
+            Delivery::Message(m) => {
+                std::mem::size_of_val(&**m)
+                    + m.content.len()
+                    + json_bytes(&m.metadata)
+                    + m.feedback.as_ref().map_or(0, json_bytes)
+                    + text(&m.audio_url)
+            }
+            Delivery::Conversation(c) => {
+                std::mem::size_of_val(&**c)
+                    + text(&c.title)
+                    + text(&c.model)
+                    + json_bytes(&c.metadata)
+            }
+            Delivery::Task(t) => {
+                std::mem::size_of_val(&**t)
+                    + t.prompt.len()
+                    + text(&t.repo_url)
+                    + t.selected_agent.len()
+                    + text(&t.selected_model)
+                    + text(&t.sandbox_url)
+                    + text(&t.branch_name)
+            }
+            Delivery::Goal(g) => {
+                std::mem::size_of_val(&**g)
+                    + g.title.len()
+                    + text(&g.description)
+                    + text(&g.category)
+                    + json_bytes(&g.metadata)
+            }
+            Delivery::Progress(p) => {
+                std::mem::size_of_val(&**p) + p.metric_type.len() + json_bytes(&p.metadata)
+            }
+            Delivery::Profile(p) => {
+                std::mem::size_of_val(&**p)
+                    + text(&p.email)
+                    + text(&p.display_name)
+                    + text(&p.full_name)
+                    + text(&p.avatar_url)
+                    + json_bytes(&p.onboarding)
+            }
+        }
+    }
+}
+
+/// About how many bytes a JSON value holds: its texts and keys, plus a value's size per node.
+fn json_bytes(value: &serde_json::Value) -> usize {
+    let node = std::mem::size_of::<serde_json::Value>();
+    match value {
+        serde_json::Value::String(s) => node + s.len(),
+        serde_json::Value::Array(items) => node + items.iter().map(json_bytes).sum::<usize>(),
+        serde_json::Value::Object(map) => {
+            node + map
+                .iter()
+                .map(|(k, v)| k.len() + json_bytes(v))
+                .sum::<usize>()
+        }
+        _ => node,
+    }
+}
+
+/// How much one subscriber may have queued: events, and their bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub events: usize,
+    pub bytes: usize,
+}
+
 struct Entry {
     viewer: Viewer,
     filter: Filter,
-    queue: mpsc::Sender<Delivery>,
+    queue: mpsc::Sender<(Delivery, usize)>,
+    /// Bytes queued and not yet taken (shared with the [`Subscription`]).
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
     overflowed: Arc<AtomicBool>,
 }
 
@@ -79,10 +157,16 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn add(self: &Arc<Self>, viewer: Viewer, filter: Filter, capacity: usize) -> Subscription {
+    pub fn add(
+        self: &Arc<Self>,
+        viewer: Viewer,
+        filter: Filter,
+        limits: QueueLimits,
+    ) -> Subscription {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        let (queue, receiver) = mpsc::channel(limits.events.max(1));
         let overflowed = Arc::new(AtomicBool::new(false));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         crate::metrics::record_subscriptions(1);
         self.entries().insert(
             id,
@@ -90,12 +174,15 @@ impl Registry {
                 viewer,
                 filter,
                 queue,
+                queued_bytes: queued_bytes.clone(),
+                max_bytes: limits.bytes,
                 overflowed: overflowed.clone(),
             },
         );
         Subscription {
             id,
             receiver,
+            queued_bytes,
             overflowed,
             registry: Arc::downgrade(self),
             finished: false,
@@ -132,15 +219,25 @@ impl Registry {
             .collect()
     }
 
-    /// Queues `delivery` for subscriber `id`. A full queue drops the subscriber: its
-    /// stream ends with a `RATE_LIMITED` error instead of growing without bound.
+    /// Queues `delivery` for subscriber `id`. A queue full in events or in bytes drops the
+    /// subscriber: its stream ends with a `RATE_LIMITED` error instead of growing without
+    /// bound.
     pub fn deliver(&self, id: u64, delivery: Delivery) {
         let mut entries = self.entries();
         let Some(entry) = entries.get(&id) else {
             return;
         };
-        match entry.queue.try_send(delivery) {
-            Ok(()) => {}
+        let bytes = delivery.approx_bytes();
+        let queued = entry.queued_bytes.load(Ordering::SeqCst);
+        let sent = if queued.saturating_add(bytes) > entry.max_bytes {
+            Err(mpsc::error::TrySendError::Full((delivery, bytes)))
+        } else {
+            entry.queue.try_send((delivery, bytes))
+        };
+        match sent {
+            Ok(()) => {
+                entry.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 entry.overflowed.store(true, Ordering::SeqCst);
                 entries.remove(&id);
@@ -171,7 +268,8 @@ impl Drop for Subscription {
 /// unregisters the subscriber.
 pub struct Subscription {
     id: u64,
-    receiver: mpsc::Receiver<Delivery>,
+    receiver: mpsc::Receiver<(Delivery, usize)>,
+    queued_bytes: Arc<AtomicUsize>,
     overflowed: Arc<AtomicBool>,
     registry: Weak<Registry>,
     finished: bool,
@@ -185,7 +283,10 @@ impl Stream for Subscription {
             return Poll::Ready(None);
         }
         match self.receiver.poll_recv(cx) {
-            Poll::Ready(Some(delivery)) => Poll::Ready(Some(Ok(delivery))),
+            Poll::Ready(Some((delivery, bytes))) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+                Poll::Ready(Some(Ok(delivery)))
+            }
             Poll::Ready(None) => {
                 self.finished = true;
                 if self.overflowed.load(Ordering::SeqCst) {
@@ -223,6 +324,50 @@ mod tests {
         }))
     }
 
+    /// The tests that overflow a queue, one at a time: one of them counts the refusals.
+    static OVERFLOWS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    fn events(events: usize) -> QueueLimits {
+        QueueLimits {
+            events,
+            bytes: usize::MAX,
+        }
+    }
+
+    /// A subscriber whose queue holds 1,000 events but 3 KB: events of 1 KB each fill it
+    /// at the third; taking one makes room for one more.
+    #[tokio::test]
+    async fn queues_are_bounded_in_bytes_too() {
+        let _alone = OVERFLOWS.lock().await;
+        let registry = Arc::new(Registry::default());
+        let big = profile(&"x".repeat(1000));
+        let size = big.approx_bytes();
+        assert!((1000..1500).contains(&size), "{size}");
+        let mut sub = registry.add(
+            Viewer::Service,
+            Filter::Profile,
+            QueueLimits {
+                events: 1000,
+                bytes: 3 * size,
+            },
+        );
+        let id = registry.candidates(|_| true)[0].id;
+        for _ in 0..3 {
+            registry.deliver(id, profile(&"x".repeat(1000)));
+        }
+        assert!(sub.next().await.unwrap().is_ok());
+        registry.deliver(id, profile(&"x".repeat(1000)));
+        assert_eq!(registry.len(), 1, "room was made by taking one");
+        registry.deliver(id, profile(&"x".repeat(1000)));
+        assert_eq!(registry.len(), 0, "over its bytes: dropped");
+        for _ in 0..3 {
+            assert!(sub.next().await.unwrap().is_ok());
+        }
+        let err = sub.next().await.unwrap().unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::RateLimited);
+        assert!(sub.next().await.is_none());
+    }
+
     fn name(delivery: &Delivery) -> String {
         match delivery {
             Delivery::Profile(p) => p.display_name.clone().unwrap_or_default(),
@@ -232,10 +377,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_dropped_with_an_error() {
+        let _alone = OVERFLOWS.lock().await;
         let refused = crate::metrics::rate_limited(RateLimitReason::SubscriberQueue);
         let registry = Arc::new(Registry::default());
-        let mut slow = registry.add(Viewer::Service, Filter::Profile, 2);
-        let mut keeping_up = registry.add(Viewer::Service, Filter::Profile, 2);
+        let mut slow = registry.add(Viewer::Service, Filter::Profile, events(2));
+        let mut keeping_up = registry.add(Viewer::Service, Filter::Profile, events(2));
         let ids: Vec<u64> = registry
             .candidates(|f| *f == Filter::Profile)
             .iter()
@@ -250,7 +396,7 @@ mod tests {
             let got = keeping_up.next().await.unwrap().unwrap();
             assert_eq!(name(&got), event);
         }
-        // Counted once, with its reason (no other unit test overflows a queue).
+        // Counted once, with its reason (the other unit test that overflows waits).
         assert_eq!(
             crate::metrics::rate_limited(RateLimitReason::SubscriberQueue),
             refused + 1
@@ -269,8 +415,8 @@ mod tests {
     #[tokio::test]
     async fn queued_events_count_what_subscribers_have_not_taken() {
         let registry = Arc::new(Registry::default());
-        let mut first = registry.add(Viewer::Service, Filter::Profile, 4);
-        let _second = registry.add(Viewer::Service, Filter::Profile, 4);
+        let mut first = registry.add(Viewer::Service, Filter::Profile, events(4));
+        let _second = registry.add(Viewer::Service, Filter::Profile, events(4));
         assert_eq!(registry.queued_events(), 0);
         for event in ["one", "two"] {
             for candidate in registry.candidates(|f| *f == Filter::Profile) {
@@ -293,7 +439,7 @@ mod tests {
         assert_eq!(Filter::MessagesOf(Uuid::nil()).topic(), Topic::Message);
         assert_eq!(Filter::Tasks(None).topic(), Topic::Task);
         let registry = Arc::new(Registry::default());
-        let _sub = registry.add(Viewer::Anonymous, Filter::Goals, 1);
+        let _sub = registry.add(Viewer::Anonymous, Filter::Goals, events(1));
         assert!(registry.wants(Topic::Goal));
         assert!(!registry.wants(Topic::Message));
     }

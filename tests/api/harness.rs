@@ -163,14 +163,14 @@ async fn start(
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("local address");
     let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .ok();
-    });
+    // The binary's accept loop, with the configured connection limits.
+    let limits = confab::app::connection_limits(&settings);
+    tokio::spawn(confab::http::serve::serve(
+        listener,
+        router,
+        limits,
+        std::future::pending(),
+    ));
     TestApp {
         url: format!("http://{addr}"),
         client: reqwest::Client::new(),

@@ -17,7 +17,7 @@ use crate::ws;
 const ON_CONVERSATION_UPDATED: &str = "subscription { conversationUpdated { id } }";
 
 /// `/readyz` of `app`: status and JSON body.
-async fn readyz(app: &TestApp) -> (u16, Value) {
+pub async fn readyz(app: &TestApp) -> (u16, Value) {
     let response = app
         .client
         .get(format!("{}/readyz", app.url))

@@ -1,0 +1,117 @@
+//! What the benches share: the gateway process they start and measure, tokens, requests.
+#![allow(dead_code)] // each bench uses part of it
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A user token signed with `secret`, valid for two hours.
+pub fn token(secret: &str, id: Uuid) -> String {
+    confab::auth::mint_token(
+        secret.as_bytes(),
+        &confab::auth::MintClaims {
+            sub: Some(id),
+            role: "authenticated".to_owned(),
+            email: Some(format!("{id}@bench.test")),
+            ttl_secs: 7200,
+            audience: Some("authenticated".to_owned()),
+            issuer: None,
+        },
+    )
+    .expect("mint a token")
+}
+
+/// A `confab serve` process of the release build; killed when dropped.
+pub struct Gateway {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    /// Resident set size of the gateway process, in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        rss_mib(self.child.id())
+    }
+}
+
+/// Resident set size of process `pid`, in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Starts the gateway on `database_url` with `secret` and the extra environment `env`,
+/// and waits until `/readyz` answers 200.
+pub async fn start(database_url: &str, secret: &str, env: &[(&str, &str)]) -> Gateway {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
+    command
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("CONFAB_JWT_SECRET", secret)
+        .env("CONFAB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let gateway = Gateway {
+        child: command.spawn().expect("start confab serve"),
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..300 {
+        if let Ok(r) = reqwest::get(format!("{}/readyz", gateway.url)).await {
+            if r.status() == 200 {
+                return gateway;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the gateway did not become ready");
+}
+
+/// A GraphQL request that must succeed; its `data`.
+pub async fn graphql(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let body: Value = client
+        .post(format!("{url}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("the gateway answers")
+        .json()
+        .await
+        .expect("a JSON body");
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"].clone()
+}
