@@ -219,10 +219,34 @@ pub struct Settings {
         global = true
     )]
     pub trusted_documents: Option<PathBuf>,
+    /// Text-search configuration of `searchMessages`: how words are split, stemmed and
+    /// which are stop words. Postgres: any configuration the server has (`english`,
+    /// `simple` for languages without a stemmer, `german`, ...); SQLite: `english` (Porter
+    /// stemmer) or `simple`. A change rebuilds the index at the next start.
+    #[arg(
+        long,
+        env = "CONFAB_SEARCH_CONFIG",
+        default_value = migration::search_index::DEFAULT_CONFIG,
+        value_parser = parse_search_config,
+        global = true
+    )]
+    pub search_config: String,
     /// Log lines on stderr: `text` or `json` (one object per line); default: text when
     /// stderr is a terminal, else json. One line per request, filtered by `RUST_LOG`.
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<crate::telemetry::LogFormat>,
+}
+
+/// A text-search configuration name: a lowercase identifier (it is written into DDL).
+fn parse_search_config(value: &str) -> Result<String, String> {
+    if migration::search_index::is_valid_config_name(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "`{value}` is not a text-search configuration name (lowercase letters, digits and \
+             `_`, starting with a letter, at most 63)"
+        ))
+    }
 }
 
 impl Settings {

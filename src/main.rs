@@ -48,7 +48,7 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
         Command::Serve => serve(&settings).await?,
         Command::Migrate => {
             let connected = app::connect(&settings).await?;
-            confab::db::migrate(&connected.conn).await?;
+            app::migrate(&settings, &connected.conn).await?;
             println!("migrations applied");
         }
         Command::ExportSchema => print!("{}", confab::graphql::sdl()),
@@ -61,7 +61,7 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
                 return Err(StartError::Config("say what to seed: --demo".into()));
             }
             let connected = app::connect(&settings).await?;
-            confab::db::migrate(&connected.conn).await?;
+            app::migrate(&settings, &connected.conn).await?;
             let created = seed::seed_demo(&connected.conn).await.map_err(|e| {
                 StartError::Config(format!("seeding failed: {}", e.public_message()))
             })?;

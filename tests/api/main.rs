@@ -27,6 +27,7 @@ mod request_log;
 mod schema;
 mod schema_controls;
 mod schema_diff;
+mod search;
 mod tasks;
 mod teams;
 mod updates;

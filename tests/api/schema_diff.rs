@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The sections this build delivers (as in `.ci/run`).
-const DELIVERED: &str = "core,realtime,teams,tasks,workspace,wellness,credits,public";
+const DELIVERED: &str = "core,realtime,teams,tasks,workspace,wellness,credits,public,search";
 
 fn repo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
