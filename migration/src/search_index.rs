@@ -38,6 +38,11 @@ pub fn sqlite_tokenizer(config: &str) -> Option<&'static str> {
     }
 }
 
+/// Why SQLite cannot search with `config`.
+pub fn sqlite_refusal(config: &str) -> String {
+    format!("SQLite searches with `english` (Porter stemmer) or `simple`, not `{config}`")
+}
+
 fn postgres_create(config: &str) -> Vec<String> {
     vec![
         format!(
@@ -100,11 +105,8 @@ pub async fn create(db: &impl ConnectionTrait, config: &str) -> Result<(), DbErr
     match db.get_database_backend() {
         DbBackend::Postgres => run(db, &postgres_create(config)).await,
         DbBackend::Sqlite => {
-            let tokenizer = sqlite_tokenizer(config).ok_or_else(|| {
-                DbErr::Custom(format!(
-                    "SQLite searches with `english` (Porter stemmer) or `simple`, not `{config}`"
-                ))
-            })?;
+            let tokenizer =
+                sqlite_tokenizer(config).ok_or_else(|| DbErr::Custom(sqlite_refusal(config)))?;
             run(db, &sqlite_create(tokenizer)).await
         }
         other => Err(DbErr::Custom(format!("no full-text index for {other:?}"))),

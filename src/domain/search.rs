@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use entity::{conversation, message};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SelectStatement, SimpleExpr};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, JoinType, QueryResult,
     QueryTrait,
@@ -68,6 +68,7 @@ pub async fn prepare_index(
 ) -> Result<(), DbErr> {
     use migration::search_index;
     let config = &*settings.config;
+    // Refuse an unusable configuration before the index is touched.
     if db.get_database_backend() == DbBackend::Postgres {
         let known = db
             .query_one_raw(sea_orm::Statement::from_sql_and_values(
@@ -82,6 +83,8 @@ pub async fn prepare_index(
                  CONFAB_SEARCH_CONFIG) does not exist on this Postgres server"
             )));
         }
+    } else if search_index::sqlite_tokenizer(config).is_none() {
+        return Err(DbErr::Custom(search_index::sqlite_refusal(config)));
     }
     if search_index::built_with(db, config).await? {
         return Ok(());
@@ -311,7 +314,7 @@ enum Terms {
 
 impl Terms {
     // Postgres expressions number their placeholders (`$1`), SQLite's use `?`.
-    fn tsquery(config: &str, text: &str) -> SimpleExpr {
+    fn tsquery(config: &str, text: &str) -> Expr {
         Expr::cust_with_values(
             "plainto_tsquery(CAST($1 AS regconfig), $2)",
             [config.to_owned(), text.to_owned()],
@@ -319,14 +322,14 @@ impl Terms {
     }
 
     /// The rank, higher is better.
-    fn rank(&self) -> SimpleExpr {
+    fn rank(&self) -> Expr {
         match self {
             Terms::Postgres { config, text } => Expr::cust_with_exprs(
                 "CAST(ts_rank_cd(messages.search_vector, $1) AS double precision)",
                 [Terms::tsquery(config, text)],
             ),
             Terms::Sqlite { .. } => Expr::cust("(-bm25(messages_fts))"),
-            Terms::Nothing => Expr::val(0.0f64).into(),
+            Terms::Nothing => Expr::val(0.0f64),
         }
     }
 
@@ -377,9 +380,9 @@ impl Terms {
                              left(page.content, {SNIPPET_SOURCE_CHARS}), $2, $3)"
                         ),
                         [
-                            Expr::val(config.clone()).into(),
+                            Expr::val(config.clone()),
                             Terms::tsquery(config, text),
-                            Expr::val(options).into(),
+                            Expr::val(options),
                         ],
                     ),
                     Alias::new(SNIPPET),
@@ -415,11 +418,11 @@ impl Terms {
 fn sort(terms: &Terms) -> Sort {
     Sort::new(
         "search:rank",
-        Expr::col((message::Entity, message::Column::Id)).into(),
+        Expr::col((message::Entity, message::Column::Id)),
     )
     .then(terms.rank(), true, KeyKind::Float)
     .then(
-        Expr::col((message::Entity, message::Column::CreatedAt)).into(),
+        Expr::col((message::Entity, message::Column::CreatedAt)),
         true,
         KeyKind::Timestamp,
     )
