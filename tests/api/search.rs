@@ -552,6 +552,22 @@ on_both!(the_index_follows_the_messages, |app: TestApp| async move {
     );
     app.ok(&alice, DELETE_CHAT, json!({ "id": other })).await;
     assert!(found(&app, &alice, "release").await.is_empty());
+    // The deleted chat's messages left the index itself, not only the results.
+    let sql = if app.database_url.starts_with("sqlite:") {
+        r#"SELECT COUNT(*) AS n FROM messages_fts WHERE messages_fts MATCH '"foxtrot"'"#
+    } else {
+        "SELECT COUNT(*) AS n FROM messages WHERE search_vector @@ plainto_tsquery('english', 'foxtrot')"
+    };
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("count index entries")
+        .expect("a row");
+    assert_eq!(row.try_get::<i64>("", "n").expect("a count"), 0);
 });
 
 /// Statements one request sends.
