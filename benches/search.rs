@@ -10,6 +10,9 @@
 //! alone, the hit counts, and the plan (`EXPLAIN ANALYZE` on Postgres, `EXPLAIN QUERY PLAN`
 //! on SQLite) of the statement the gateway sent.
 //!
+//! CONFAB_BENCH_SQLITE=0 skips SQLite; CONFAB_BENCH_KEEP=1 keeps the Postgres database
+//! (its name is printed) for looking at plans by hand.
+//!
 //! Data generation: on Postgres one `INSERT ... SELECT` over `generate_series` for the
 //! messages; on SQLite batched multi-row inserts. The search index is dropped during the
 //! load and built once afterwards (`migration::search_index`), then `ANALYZE` runs, as it
@@ -421,9 +424,8 @@ async fn load(db: &sea_orm::DatabaseConnection, shape: &Shape) -> Vec<Uuid> {
                  SELECT gen_random_uuid(), c.id, s.n, \
                    CASE WHEN s.n % 2 = 1 THEN 'user' ELSE 'assistant' END, \
                    (SELECT string_agg(v.words[1 + floor(power(random(), 2) * \
-                      array_length(v.words, 1))::int], ' ') \
-                    FROM generate_series(1, 8 + (s.n + ascii(c.id::text)) % 9) g \
-                    WHERE g > 0 * s.n), \
+                      array_length(v.words, 1))::int + 0 * g], ' ') \
+                    FROM generate_series(1, 8 + (s.n + ascii(c.id::text)) % 9) g), \
                    '{{}}'::jsonb, NULL, NULL, NULL, \
                    c.created_at + s.n * interval '1 minute', \
                    c.created_at + s.n * interval '1 minute' \
@@ -569,11 +571,12 @@ async fn run(database_url: &str, backend: &str, shape: &Shape, searches: usize) 
         email: None,
         is_anonymous: false,
     });
+    let search_settings = confab::domain::search::SearchSettings::default();
     let search_once = || {
         confab::domain::search::search_messages(
             &probe,
             &search_viewer,
-            &confab::domain::search::SearchSettings::default(),
+            &search_settings,
             app.state.limits,
             confab::domain::search::SearchRequest {
                 query: QUERY.to_owned(),
@@ -699,7 +702,9 @@ async fn main() {
         "sqlite://{}?mode=rwc",
         dir.path().join("bench.db").display()
     );
-    run(&sqlite, "SQLite", &shape, searches).await;
+    if std::env::var("CONFAB_BENCH_SQLITE").as_deref() != Ok("0") {
+        run(&sqlite, "SQLite", &shape, searches).await;
+    }
 
     if let Ok(server) = std::env::var("CONFAB_BENCH_POSTGRES") {
         let name = format!("confab_bench_{}", Uuid::new_v4().simple());
@@ -712,10 +717,14 @@ async fn main() {
             .expect("create the bench database");
         let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
         run(&format!("{base}/{name}"), "Postgres", &shape, searches).await;
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await
-            .ok();
+        if std::env::var("CONFAB_BENCH_KEEP").as_deref() == Ok("1") {
+            println!("Postgres: kept the database {name}");
+        } else {
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await
+                .ok();
+        }
     } else {
         println!("Postgres: skipped (set CONFAB_BENCH_POSTGRES=postgres://...)");
     }

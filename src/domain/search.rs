@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use entity::{conversation, message};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Asterisk, Condition, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, JoinType, QueryResult,
     QueryTrait,
@@ -469,16 +469,16 @@ pub async fn search_messages(
         limits,
     )?;
 
-    let mut searchable = Query::select()
-        .column((conversation::Entity, conversation::Column::Id))
-        .from(conversation::Entity)
-        .cond_where(access::readable_conversations(viewer))
-        .and_where(Expr::col((conversation::Entity, conversation::Column::Encrypted)).eq(false))
-        .to_owned();
+    let mut unencrypted = Condition::all()
+        .add(Expr::col((conversation::Entity, conversation::Column::Encrypted)).eq(false));
+    if let Some(id) = request.conversation_id {
+        unencrypted =
+            unencrypted.add(Expr::col((conversation::Entity, conversation::Column::Id)).eq(id));
+    }
+    let searchable = access::readable_conversation_ids(viewer, unencrypted);
     let mut base = message::Entity::find().into_query();
     let conversation_of = Expr::col((message::Entity, message::Column::ConversationId));
     if let Some(id) = request.conversation_id {
-        searchable.and_where(Expr::col((conversation::Entity, conversation::Column::Id)).eq(id));
         base.and_where(conversation_of.clone().eq(id));
     }
     base.and_where(conversation_of.in_subquery(searchable));
