@@ -313,10 +313,13 @@ enum Terms {
 }
 
 impl Terms {
-    // Postgres expressions number their placeholders (`$1`), SQLite's use `?`.
+    // Postgres expressions number their placeholders (`$1`), SQLite's use `?`. The query
+    // is a scalar subquery so Postgres computes it once per statement: with the
+    // configuration bound as text, `CAST(.. AS regconfig)` is only stable, and
+    // `plainto_tsquery` would otherwise run again for every row it is compared with.
     fn tsquery(config: &str, text: &str) -> Expr {
         Expr::cust_with_values(
-            "plainto_tsquery(CAST($1 AS regconfig), $2)",
+            "(SELECT plainto_tsquery(CAST($1 AS regconfig), $2))",
             [config.to_owned(), text.to_owned()],
         )
     }
