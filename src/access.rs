@@ -326,6 +326,25 @@ impl TeamPowers {
     }
 }
 
+/// The ids of the chats filed in projects of the user's teams.
+fn team_chats(user: Uuid) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column((
+            project_conversation::Entity,
+            project_conversation::Column::ConversationId,
+        ))
+        .from(project_conversation::Entity)
+        .inner_join(
+            project::Entity,
+            col(project::Entity, project::Column::Id).equals((
+                project_conversation::Entity,
+                project_conversation::Column::ProjectId,
+            )),
+        )
+        .cond_where(team_projects(user, ANY_ROLE))
+        .to_owned()
+}
+
 /// Conversations the viewer may read: their own, and the chats filed in projects of
 /// their teams.
 pub fn readable_conversations(viewer: &Viewer) -> Condition {
@@ -333,28 +352,48 @@ pub fn readable_conversations(viewer: &Viewer) -> Condition {
         Viewer::User(user) => Condition::any()
             .add(col(conversation::Entity, conversation::Column::OwnerId).eq(user.id))
             .add(
-                col(conversation::Entity, conversation::Column::Id).in_subquery(
-                    Query::select()
-                        .column((
-                            project_conversation::Entity,
-                            project_conversation::Column::ConversationId,
-                        ))
-                        .from(project_conversation::Entity)
-                        .inner_join(
-                            project::Entity,
-                            col(project::Entity, project::Column::Id).equals((
-                                project_conversation::Entity,
-                                project_conversation::Column::ProjectId,
-                            )),
-                        )
-                        .cond_where(team_projects(user.id, ANY_ROLE))
-                        .to_owned(),
-                ),
+                col(conversation::Entity, conversation::Column::Id)
+                    .in_subquery(team_chats(user.id)),
             ),
         _ => own_rows(
             viewer,
             col(conversation::Entity, conversation::Column::OwnerId),
         ),
+    }
+}
+
+/// The ids of the conversations the viewer may read (`readable_conversations`) that also
+/// satisfy `also` (a condition on `conversations` that is not about ownership), as one
+/// select: for a user, their own chats `UNION` their teams' chats, `also` in each part.
+/// For queries that start from the readable chats and go to their rows (search): the
+/// planner sees the few ids they are, where the `OR` of `readable_conversations` reads as
+/// half the table.
+pub fn readable_conversation_ids(
+    viewer: &Viewer,
+    also: Condition,
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::UnionType;
+    let ids = |condition: Condition| {
+        Query::select()
+            .column((conversation::Entity, conversation::Column::Id))
+            .from(conversation::Entity)
+            .cond_where(condition)
+            .cond_where(also.clone())
+            .to_owned()
+    };
+    match viewer {
+        Viewer::User(user) => {
+            let mut own = ids(own_conversations(viewer));
+            own.union(
+                UnionType::Distinct,
+                ids(Condition::all().add(
+                    col(conversation::Entity, conversation::Column::Id)
+                        .in_subquery(team_chats(user.id)),
+                )),
+            );
+            own
+        }
+        _ => ids(readable_conversations(viewer)),
     }
 }
 

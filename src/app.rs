@@ -8,6 +8,7 @@ use rand::RngCore;
 use crate::auth::{mint_token, AuthConfig, Authenticator, MintClaims};
 use crate::config::{Introspection, Settings, TokenClaims};
 use crate::db::{self, StatementCounter};
+use crate::domain::search::SearchSettings;
 use crate::graphql::{build_schema, SchemaLimits};
 use crate::http::{self, apq::PersistedQueries, AppState};
 use crate::paging::PageLimits;
@@ -218,6 +219,20 @@ fn persisted_queries(settings: &Settings) -> Result<PersistedQueries, StartError
     ))
 }
 
+/// Applies pending migrations, then makes sure the search index uses the configured
+/// text-search configuration (rebuilding it if not); returns the search settings.
+pub async fn migrate(
+    settings: &Settings,
+    conn: &sea_orm::DatabaseConnection,
+) -> Result<SearchSettings, StartError> {
+    db::migrate(conn).await?;
+    let search = SearchSettings {
+        config: settings.search_config.as_str().into(),
+    };
+    crate::domain::search::prepare_index(conn, &search).await?;
+    Ok(search)
+}
+
 /// Connects, migrates and builds the router.
 pub async fn build(settings: &Settings) -> Result<App, StartError> {
     if settings.max_page_size == 0 {
@@ -234,7 +249,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         None
     };
     let connected = connect(settings).await?;
-    db::migrate(&connected.conn).await?;
+    let search = migrate(settings, &connected.conn).await?;
     let realtime = crate::realtime::Realtime::start(
         connected.conn.clone(),
         &settings.database_url,
@@ -255,7 +270,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
     ));
     rate_limits.start_housekeeping(crate::rate_limit::HOUSEKEEPING_EVERY);
     let state = AppState {
-        schema: build_schema(SchemaLimits::from(settings)),
+        schema: build_schema(SchemaLimits::from(settings), search),
         db: connected.conn,
         auth,
         limits: PageLimits {

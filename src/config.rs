@@ -88,6 +88,14 @@ pub struct DatabaseArgs {
     /// Postgres: the schema of confab's tables, functions and policies.
     #[arg(long, env = "CONFAB_DATABASE_SCHEMA", default_value = DEFAULT_SCHEMA, value_parser = schema_name)]
     pub database_schema: String,
+    /// Text-search configuration the full-text index is built with (see `serve --help`).
+    #[arg(
+        long,
+        env = "CONFAB_SEARCH_CONFIG",
+        default_value = migration::search_index::DEFAULT_CONFIG,
+        value_parser = parse_search_config
+    )]
+    pub search_config: String,
 }
 
 /// The token flags `token` and `seed` mint with (as `serve` spells them).
@@ -118,6 +126,7 @@ impl DatabaseArgs {
         let mut settings = Settings::for_database(&self.database_url);
         settings.db_max_connections = self.db_max_connections;
         settings.database_schema = self.database_schema.clone();
+        settings.search_config = self.search_config.clone();
         if let Some(mint) = mint {
             settings.jwt_secret = mint.jwt_secret.clone();
             settings.jwks_url = mint.jwks_url.clone();
@@ -453,10 +462,33 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Text-search configuration of `searchMessages`: how words are split, stemmed and
+    /// which are stop words. Postgres: any configuration the server has (`english`,
+    /// `simple` for languages without a stemmer, `german`, ...); SQLite: `english` (Porter
+    /// stemmer) or `simple`. A change rebuilds the index at the next start.
+    #[arg(
+        long,
+        env = "CONFAB_SEARCH_CONFIG",
+        default_value = migration::search_index::DEFAULT_CONFIG,
+        value_parser = parse_search_config
+    )]
+    pub search_config: String,
     /// Log lines on stderr: `text` or `json` (one object per line); default: text when
     /// stderr is a terminal, else json. One line per request, filtered by `RUST_LOG`.
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::telemetry::LogFormat>,
+}
+
+/// A text-search configuration name: a lowercase identifier (it is written into DDL).
+fn parse_search_config(value: &str) -> Result<String, String> {
+    if migration::search_index::is_valid_config_name(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "`{value}` is not a text-search configuration name (lowercase letters, digits and \
+             `_`, starting with a letter, at most 63)"
+        ))
+    }
 }
 
 impl Settings {

@@ -51,8 +51,9 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
         None => serve(&cli.settings).await?,
         Some(Command::Serve(settings)) => serve(&settings).await?,
         Some(Command::Migrate(database)) => {
-            let connected = app::connect(&database.settings(None)).await?;
-            confab::db::migrate(&connected.conn).await?;
+            let settings = database.settings(None);
+            let connected = app::connect(&settings).await?;
+            app::migrate(&settings, &connected.conn).await?;
             println!("migrations applied");
         }
         Some(Command::ExportSchema) => print!("{}", confab::graphql::sdl()),
@@ -64,6 +65,7 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
                 database_url: args.database_url.clone(),
                 db_max_connections: 1,
                 database_schema: confab::config::DEFAULT_SCHEMA.to_owned(),
+                search_config: migration::search_index::DEFAULT_CONFIG.to_owned(),
             }
             .settings(Some(&args.mint));
             println!("{}", app::token(&settings, &args.claims)?);
@@ -76,7 +78,7 @@ async fn run(cli: Cli) -> Result<ExitCode, StartError> {
             // The demo token is signed with the development secret, made now if need be.
             app::hs256_secret(&settings)?;
             let connected = app::connect(&settings).await?;
-            confab::db::migrate(&connected.conn).await?;
+            app::migrate(&settings, &connected.conn).await?;
             let created = seed::seed_demo(&connected.conn).await.map_err(|e| {
                 StartError::Config(format!("seeding failed: {}", e.public_message()))
             })?;

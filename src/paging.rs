@@ -26,6 +26,8 @@ pub enum KeyKind {
     Timestamp,
     Integer,
     Text,
+    /// A double-precision score (a search rank), compared exactly.
+    Float,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +82,8 @@ pub enum KeyValue {
     T(i64),
     I(i64),
     S(String),
+    /// The bits of an `f64`, so the value comes back exactly as the database computed it.
+    F(u64),
 }
 
 impl KeyValue {
@@ -94,6 +98,13 @@ impl KeyValue {
             }
             KeyValue::I(i) => Value::from(*i),
             KeyValue::S(s) => Value::from(s.clone()),
+            KeyValue::F(bits) => {
+                let score = f64::from_bits(*bits);
+                if !score.is_finite() {
+                    return Err(AppError::bad_input("invalid cursor"));
+                }
+                Value::from(score)
+            }
         })
     }
 
@@ -102,6 +113,7 @@ impl KeyValue {
             KeyValue::T(_) => KeyKind::Timestamp,
             KeyValue::I(_) => KeyKind::Integer,
             KeyValue::S(_) => KeyKind::Text,
+            KeyValue::F(_) => KeyKind::Float,
         }
     }
 }
@@ -318,6 +330,7 @@ fn read_cursor(row: &QueryResult, sort: &Sort, id: Uuid) -> AppResult<String> {
             }
             KeyKind::Integer => KeyValue::I(i64::from(row.try_get::<i32>("", &alias)?)),
             KeyKind::Text => KeyValue::S(row.try_get::<String>("", &alias)?),
+            KeyKind::Float => KeyValue::F(row.try_get::<f64>("", &alias)?.to_bits()),
         };
         keys.push(value);
     }
@@ -344,6 +357,48 @@ pub async fn fetch_page<M: Keyed>(
     let mut select = base.clone();
     shape(&mut select, sort, req, true)?;
     select.limit(req.limit + 1);
+    fetch_shaped(db, base, select, sort, req).await
+}
+
+const ID_ALIAS: &str = "__kid";
+
+/// One page of a single list, like [`fetch_page`], with columns that are costly to compute
+/// (a search snippet) computed for the page's rows only. `decorate` receives the page's
+/// select (ordered and limited, its columns those of `base` plus the keys) and returns a
+/// select over it as a subquery that keeps all its columns and adds its own; the page's
+/// order is applied to that outer select.
+pub async fn fetch_page_decorated<M: Keyed>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    sort: &Sort,
+    req: &PageRequest,
+    decorate: impl FnOnce(SelectStatement) -> SelectStatement,
+) -> AppResult<Page<M>> {
+    let mut inner = base.clone();
+    shape(&mut inner, sort, req, true)?;
+    inner.expr_as(sort.id.clone(), Alias::new(ID_ALIAS));
+    inner.limit(req.limit + 1);
+    let mut outer = decorate(inner);
+    let aliases = (0..sort.parts.len())
+        .map(key_alias)
+        .chain(std::iter::once(ID_ALIAS.to_owned()));
+    for (alias, (_, desc)) in aliases.zip(sort.keys(req.backward)) {
+        outer.order_by(
+            Alias::new(alias),
+            if desc { Order::Desc } else { Order::Asc },
+        );
+    }
+    fetch_shaped(db, base, outer, sort, req).await
+}
+
+/// Runs a page's select (limit + 1 rows) and works out the page around it.
+async fn fetch_shaped<M: Keyed>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    select: SelectStatement,
+    sort: &Sort,
+    req: &PageRequest,
+) -> AppResult<Page<M>> {
     let results = db.query_all(&select).await?;
     let mut rows = Vec::with_capacity(results.len());
     for row in &results {

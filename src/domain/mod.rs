@@ -10,6 +10,7 @@ pub mod patch;
 pub mod profiles;
 pub mod projects;
 pub mod public_forms;
+pub mod search;
 pub mod tasks;
 pub mod teams;
 pub mod wellness;

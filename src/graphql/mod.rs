@@ -16,6 +16,7 @@ pub mod node_id;
 pub mod operation_fields;
 pub mod public_forms;
 pub mod realtime;
+pub mod search;
 pub mod tasks;
 pub mod teams;
 pub mod types;
@@ -84,12 +85,16 @@ impl From<&Settings> for SchemaLimits {
     }
 }
 
-pub fn build_schema(limits: SchemaLimits) -> AppSchema {
+pub fn build_schema(
+    limits: SchemaLimits,
+    search: crate::domain::search::SearchSettings,
+) -> AppSchema {
     let builder = Schema::build(
         Query::default(),
         Mutation::default(),
         realtime::RealtimeSubscription,
     )
+    .data(search)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .extension(guard::DocumentGuard(limits.guard))
@@ -107,12 +112,15 @@ pub fn build_schema(limits: SchemaLimits) -> AppSchema {
 
 /// The SDL `confab export-schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    build_schema(SchemaLimits {
-        max_depth: usize::MAX,
-        max_complexity: usize::MAX,
-        introspection: true,
-        guard: guard::GuardLimits::NONE,
-    })
+    build_schema(
+        SchemaLimits {
+            max_depth: usize::MAX,
+            max_complexity: usize::MAX,
+            introspection: true,
+            guard: guard::GuardLimits::NONE,
+        },
+        Default::default(),
+    )
     .sdl()
 }
 

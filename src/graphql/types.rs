@@ -104,7 +104,56 @@ connection!(
     Conversation,
     conversation::Model
 );
-connection!(MessageConnection, MessageEdge, Message, message::Model);
+
+/// Messages as a connection: a conversation's (by sequence) or search hits (by rank), the
+/// latter with a snippet on each edge.
+pub struct MessageConnection {
+    pub page: crate::paging::Page<message::Model>,
+    pub total: TotalCount,
+    /// Snippets by message id (search hits only).
+    pub snippets: std::collections::HashMap<Uuid, String>,
+}
+
+#[derive(async_graphql::SimpleObject)]
+pub struct MessageEdge {
+    pub cursor: String,
+    pub node: Message,
+    /// Search hits only (`viewer.searchMessages`): an excerpt of the message around the
+    /// words that matched, as HTML: the text escaped, each matched word in
+    /// `<mark>...</mark>`. Null on other lists.
+    pub snippet: Option<String>,
+}
+
+#[Object]
+impl MessageConnection {
+    async fn edges(&self) -> Vec<MessageEdge> {
+        self.page
+            .rows
+            .iter()
+            .map(|(m, c)| MessageEdge {
+                cursor: c.clone(),
+                node: Message(m.clone()),
+                snippet: self.snippets.get(&m.id).cloned(),
+            })
+            .collect()
+    }
+
+    async fn nodes(&self) -> Vec<Message> {
+        self.page
+            .rows
+            .iter()
+            .map(|(m, _)| Message(m.clone()))
+            .collect()
+    }
+
+    async fn page_info(&self) -> crate::graphql::connection::PageInfo {
+        crate::graphql::connection::PageInfo::of(&self.page)
+    }
+
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        self.total.resolve(ctx).await
+    }
+}
 
 /// The [core] fields of `Viewer`.
 pub struct ViewerCore {
@@ -428,6 +477,7 @@ impl Conversation {
         Ok(MessageConnection {
             page,
             total: TotalCount::Loader(CountKey::ConversationMessages(self.0.id)),
+            snippets: Default::default(),
         })
     }
 

@@ -15,6 +15,7 @@ pub struct Viewer(
     pub crate::graphql::workspace::ViewerWorkspace,
     pub crate::graphql::wellness::ViewerWellness,
     pub crate::graphql::credits::ViewerCredits,
+    pub crate::graphql::search::ViewerSearch,
 );
 
 impl Viewer {
@@ -26,6 +27,7 @@ impl Viewer {
             crate::graphql::workspace::ViewerWorkspace,
             crate::graphql::wellness::ViewerWellness,
             crate::graphql::credits::ViewerCredits,
+            crate::graphql::search::ViewerSearch,
         )
     }
 }

@@ -32,6 +32,7 @@ mod request_log;
 mod schema;
 mod schema_controls;
 mod schema_diff;
+mod search;
 mod supabase;
 mod tasks;
 mod teams;

@@ -22,6 +22,7 @@ const DELIVERED: &[&str] = &[
     "wellness",
     "credits",
     "public",
+    "search",
 ];
 
 const CONTRACT: &str = include_str!("../contract/contract.graphql");
