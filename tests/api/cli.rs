@@ -270,7 +270,12 @@ fn each_command_lists_only_its_own_flags() {
     };
     assert_eq!(
         flags(&help(&["migrate"])),
-        ["database-url", "db-max-connections", "database-schema"]
+        [
+            "database-url",
+            "db-max-connections",
+            "database-schema",
+            "search-config"
+        ]
     );
     assert_eq!(
         flags(&help(&["token"])),
@@ -294,6 +299,7 @@ fn each_command_lists_only_its_own_flags() {
             "database-url",
             "db-max-connections",
             "database-schema",
+            "search-config",
             "jwt-secret",
             "jwks-url",
             "jwks-file",
