@@ -26,7 +26,7 @@ use entity::{
     workspace_file,
 };
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, EntityTrait};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
@@ -106,6 +106,20 @@ pub fn readable_profiles(viewer: &Viewer) -> Condition {
 /// Profiles the viewer may change: their own.
 pub fn editable_profiles(viewer: &Viewer) -> Condition {
     readable_profiles(viewer)
+}
+
+/// The profiles that must give up an email a user's token now shows: every profile but
+/// that user's own that holds it (case-insensitively). Not a read permission: identity
+/// follows the token, so the newest token to show an email decides who holds it, and
+/// lookups by email (`addTeamMember`) reach only that user.
+pub fn stale_email_holders(backend: DbBackend, user: Uuid, email: &str) -> Condition {
+    Condition::all()
+        .add(col(profile::Entity, profile::Column::Id).ne(user))
+        .add(crate::db::equals_ignoring_case(
+            backend,
+            col(profile::Entity, profile::Column::Email),
+            email,
+        ))
 }
 
 /// Settings the viewer may read and change: their own.

@@ -270,7 +270,10 @@ async fn remove_team(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// Adds a user who has signed in before, found by email (case-insensitive).
+/// Adds a user who has signed in before, found by email (case-insensitive, Unicode-aware).
+/// An email belongs to one profile at a time: the one whose token showed it last
+/// (`profiles::ensure_user`), so an address that moved to another account reaches that
+/// account, never the one that held it before.
 pub async fn add_member(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -289,13 +292,11 @@ pub async fn add_member(
     let email = email.as_str();
     // Looking a user up by email is a team-management power, not a profile read.
     let user = profile::Entity::find()
-        .filter(
-            Expr::expr(Func::lower(Expr::col((
-                profile::Entity,
-                profile::Column::Email,
-            ))))
-            .eq(email.to_lowercase()),
-        )
+        .filter(db::equals_ignoring_case(
+            txn.get_database_backend(),
+            Expr::col((profile::Entity, profile::Column::Email)),
+            email,
+        ))
         .order_by_asc(profile::Column::CreatedAt)
         .one(&txn)
         .await?

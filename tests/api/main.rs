@@ -12,6 +12,7 @@ mod cli;
 mod core_api;
 mod credits;
 mod http;
+mod identity;
 mod isolation;
 mod js_client;
 mod layout;
