@@ -29,6 +29,7 @@ mod schema;
 mod schema_controls;
 mod schema_diff;
 mod tasks;
+mod team_races;
 mod teams;
 mod updates;
 mod wellness;
