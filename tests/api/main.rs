@@ -31,6 +31,7 @@ mod schema_diff;
 mod tasks;
 mod team_races;
 mod teams;
+mod text_matching;
 mod updates;
 mod wellness;
 mod workspace;
