@@ -548,12 +548,15 @@ pub fn readable_waitlist_entries(viewer: &Viewer) -> Condition {
 #[derive(Debug, Clone, Default)]
 pub struct Readers {
     users: std::collections::HashSet<Uuid>,
+    /// Whether the service role is among them (it reads every row, but lists none as
+    /// its own).
+    service: bool,
 }
 
 impl Readers {
     pub fn may_read(&self, viewer: &Viewer) -> bool {
         match viewer {
-            Viewer::Service => true,
+            Viewer::Service => self.service,
             Viewer::Anonymous => false,
             Viewer::User(user) => self.users.contains(&user.id),
         }
@@ -565,6 +568,17 @@ impl Readers {
 pub fn user_row_readers(owner: Uuid) -> Readers {
     Readers {
         users: std::collections::HashSet::from([owner]),
+        service: true,
+    }
+}
+
+/// Who lists a conversation among their own (`own_conversations`, what
+/// `viewer.conversations` shows): its owner only; not teammates who may read it, not the
+/// service role.
+pub fn own_conversation_listers(row: &conversation::Model) -> Readers {
+    Readers {
+        users: std::collections::HashSet::from([row.owner_id]),
+        service: false,
     }
 }
 
@@ -619,5 +633,8 @@ pub async fn conversation_readers(
     for row in rows {
         users.insert(row.try_get::<Uuid>("", "reader")?);
     }
-    Ok(Readers { users })
+    Ok(Readers {
+        users,
+        service: true,
+    })
 }

@@ -106,6 +106,8 @@ impl RealtimeSubscription {
     }
 
     /// The viewer's conversations as they are created or change (title, status, counters).
+    // Exactly the rows `viewer.conversations` lists: their own, not teammates' chats they
+    // may read, none for the service role (the dispatcher asks `access`).
     async fn conversation_updated(
         &self,
         ctx: &Context<'_>,

@@ -64,7 +64,8 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
             else {
                 return Ok(());
             };
-            let readers = access::conversation_readers(db, id).await?;
+            // `conversationUpdated` shows what `viewer.conversations` lists: own chats.
+            let readers = access::own_conversation_listers(&row);
             send(
                 registry,
                 &candidates,

@@ -284,9 +284,6 @@ on_both!(
 
         app.send(&owner, chat, "welcome").await;
         assert_eq!(socket.data("m").await["messageAdded"]["content"], "welcome");
-        let update = socket.data("c").await["conversationUpdated"].clone();
-        assert_eq!(update["id"], chat.to_string());
-        assert_eq!(update["messageCount"], 1);
         assert_eq!(
             watcher.data("m").await["messageAdded"]["content"],
             "welcome"
@@ -304,6 +301,40 @@ on_both!(
             "after you left"
         );
         socket.quiet_for(SETTLE).await;
+    }
+);
+
+const VIEWER_CONVERSATION_IDS: &str = "{ viewer { conversations { nodes { id } } } }";
+
+on_both!(
+    conversation_updated_delivers_what_viewer_conversations_lists,
+    |app: TestApp| async move {
+        let owner = harness::user("owner");
+        let member = harness::user("member");
+        let team = app.create_team(&owner, "Crew").await;
+        add_member(&app, &owner, team, &member).await;
+        let team_chat = team_chat(&app, &owner, team).await;
+        let own = app.create_chat(&member, "Mine", None).await;
+        // The member may read the team chat, but it is not among their conversations.
+        let listed = app.ok(&member, VIEWER_CONVERSATION_IDS, json!({})).await;
+        assert_eq!(
+            listed["viewer"]["conversations"]["nodes"],
+            json!([{ "id": own.to_string() }])
+        );
+
+        let mut socket = ws::connect_as(&app.url, &member.token).await;
+        socket.subscribe("c", CONVERSATIONS, json!({})).await;
+        let mut service = ws::connect_as(&app.url, &harness::service_token()).await;
+        service.subscribe("c", CONVERSATIONS, json!({})).await;
+        app.wait_for_subscriptions(2).await;
+        app.send(&owner, team_chat, "for the team").await;
+        app.send(&member, own, "mine").await;
+        let update = socket.data("c").await["conversationUpdated"].clone();
+        assert_eq!(update["id"], own.to_string());
+        assert_eq!(update["messageCount"], 1);
+        // Nothing else: not the team chat; the service role lists no conversations.
+        socket.quiet_for(SETTLE).await;
+        service.quiet_for(Duration::from_millis(50)).await;
     }
 );
 
@@ -748,6 +779,7 @@ async fn a_write_on_one_gateway_process_reaches_a_subscriber_on_another() {
     add_member(&app, &alice, team, &bob).await;
     let chat = team_chat(&app, &alice, team).await;
     let private = app.create_chat(&alice, "Private", None).await;
+    let bobs = app.create_chat(&bob, "Bob's", None).await;
 
     let first = spawn_gateway(&app.database_url).await;
     let second = spawn_gateway(&app.database_url).await;
@@ -768,10 +800,12 @@ async fn a_write_on_one_gateway_process_reaches_a_subscriber_on_another() {
         assert_eq!(event["id"], sent["id"]);
         assert_eq!(event["sequence"], i);
         assert_eq!(event["content"], format!("from the other process {i}"));
-        assert_eq!(
-            socket.data("c").await["conversationUpdated"]["messageCount"],
-            i
-        );
+        // Bob's own chat changes on the second process: his conversationUpdated has it
+        // (alice's team chat is not among his conversations).
+        send_over(&second.url, &bob, bobs, &format!("bob {i}")).await;
+        let update = socket.data("c").await["conversationUpdated"].clone();
+        assert_eq!(update["id"], bobs.to_string());
+        assert_eq!(update["messageCount"], i);
     }
     // Alice's private chat changes on the second process too; bob may not read it.
     send_over(&second.url, &alice, private, "not for bob").await;
