@@ -148,6 +148,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         &settings.database_url,
         crate::realtime::RealtimeLimits {
             subscriber_queue: usize::try_from(settings.subscriber_queue).unwrap_or(usize::MAX),
+            retention: std::time::Duration::from_secs(settings.realtime_retention),
         },
     );
     let state = AppState {

@@ -189,6 +189,11 @@ pub struct Settings {
     /// Events queued for one subscriber before it is dropped as too slow.
     #[arg(long, env = "CONFAB_SUBSCRIBER_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub subscriber_queue: u64,
+    /// Seconds the Postgres realtime outbox keeps events, so a gateway whose `LISTEN`
+    /// connection was down replays what it missed; pruned every half window (at most every
+    /// minute).
+    #[arg(long, env = "CONFAB_REALTIME_RETENTION", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400 * 7), global = true)]
+    pub realtime_retention: u64,
     /// Whether `__schema` and `__type` are answered (and `/graphql/schema.graphql` is
     /// served); off refuses them with `GRAPHQL_VALIDATION_FAILED`. Costs nothing per request.
     #[arg(

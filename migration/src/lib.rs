@@ -11,6 +11,7 @@ mod m20261123_000001_wellness;
 mod m20261123_000002_credits;
 mod m20261123_000002_workspace;
 mod m20261123_000003_public_forms;
+mod m20261207_000001_realtime_outbox;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_wellness::Migration),
             Box::new(m20261123_000002_credits::Migration),
             Box::new(m20261123_000003_public_forms::Migration),
+            Box::new(m20261207_000001_realtime_outbox::Migration),
         ]
     }
 }

@@ -410,6 +410,9 @@ on_both!(
         let chat = team_chat(&app, &owner, team).await;
         // The cost of a send nobody watches, before anyone subscribes.
         let other = app.create_chat(&owner, "Unwatched", None).await;
+        // Let the earlier writes' events be dispatched first (on Postgres each wake-up
+        // costs one read of the outbox, in both windows below).
+        tokio::time::sleep(SETTLE).await;
         let before = app.statement_count();
         app.send(&owner, other, "unwatched").await;
         tokio::time::sleep(SETTLE).await;
@@ -997,3 +1000,91 @@ on_both!(
         readers_agree_with_readable_conversations(&app, &users, &chats).await;
     }
 );
+
+/// Terminates this gateway's LISTEN backend, if it has one right now; true if it did.
+async fn terminate_listener(app: &TestApp) -> bool {
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = '{}'",
+                confab::realtime::LISTENER_APPLICATION_NAME
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap() > 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_committed_while_the_listener_is_down_arrive_once_in_order() {
+    let Some(app) = harness::postgres().await else {
+        return;
+    };
+    const SENT: i64 = 200;
+    let alice = harness::user("alice");
+    let chat = app.create_chat(&alice, "Outbox", None).await;
+    let mut socket = ws::connect_as(&app.url, &alice.token).await;
+    socket.subscribe("m", MESSAGES, json!({ "c": chat })).await;
+    app.wait_for_subscriptions(1).await;
+
+    let mut kills = 0;
+    let mut acknowledged = Vec::new();
+    for i in 1..=SENT {
+        if i % 20 == 0 && terminate_listener(&app).await {
+            kills += 1;
+        }
+        let sent = app.send(&alice, chat, &format!("m{i}")).await;
+        acknowledged.push((sent["sequence"].as_i64().unwrap(), sent["id"].clone()));
+    }
+    assert!(kills >= 5, "the listener was terminated {kills} times");
+    assert_eq!(
+        acknowledged.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (1..=SENT).collect::<Vec<_>>()
+    );
+    // Every acknowledged message, once, in sequence order.
+    for (sequence, id) in &acknowledged {
+        let event = socket.data("m").await["messageAdded"].clone();
+        assert_eq!(event["sequence"], *sequence);
+        assert_eq!(event["id"], *id);
+        assert_eq!(event["content"], format!("m{sequence}"));
+    }
+    socket.quiet_for(SETTLE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_outbox_is_pruned_after_the_retention_window() {
+    let Some(app) = harness::postgres_with(|s| s.realtime_retention = 1).await else {
+        return;
+    };
+    let alice = harness::user("alice");
+    let chat = app.create_chat(&alice, "Short-lived", None).await;
+    app.send(&alice, chat, "gone soon").await;
+    let count = || async {
+        app.db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM realtime_events",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    };
+    // The chat's creation and the message (with its chat's counters): two batches, unless
+    // a slow machine already pruned the first.
+    let written = count().await;
+    assert!(written == 2 || written == 1, "{written} outbox rows");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox was not pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
