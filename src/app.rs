@@ -149,6 +149,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         crate::realtime::RealtimeLimits {
             subscriber_queue: usize::try_from(settings.subscriber_queue).unwrap_or(usize::MAX),
             retention: std::time::Duration::from_secs(settings.realtime_retention),
+            enabled: settings.realtime == crate::config::Switch::On,
         },
     );
     let state = AppState {

@@ -194,6 +194,16 @@ pub struct Settings {
     /// minute).
     #[arg(long, env = "CONFAB_REALTIME_RETENTION", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400 * 7), global = true)]
     pub realtime_retention: u64,
+    /// Realtime events: `off` publishes nothing on writes (no outbox row, no NOTIFY),
+    /// opens no `LISTEN` connection and refuses subscriptions with `BAD_USER_INPUT`.
+    #[arg(
+        long,
+        env = "CONFAB_REALTIME",
+        value_enum,
+        default_value_t = Switch::On,
+        global = true
+    )]
+    pub realtime: Switch,
     /// Whether `__schema` and `__type` are answered (and `/graphql/schema.graphql` is
     /// served); off refuses them with `GRAPHQL_VALIDATION_FAILED`. Costs nothing per request.
     #[arg(
@@ -262,6 +272,13 @@ impl Settings {
     pub fn development_mode(&self) -> bool {
         self.jwt_secret.is_none() && self.jwks_url.is_none() && self.jwks_file.is_none()
     }
+}
+
+/// An on/off setting (`--realtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// `--introspection on|off`.

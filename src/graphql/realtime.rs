@@ -73,6 +73,9 @@ async fn subscribe<T: Send + 'static>(
             AppError::bad_input("subscriptions need a WebSocket connection to /graphql").into(),
         );
     };
+    if !hub.enabled() {
+        return Err(AppError::bad_input("realtime is off on this server").into());
+    }
     let slot = slots.reserve()?;
     let subscription = hub.subscribe(rc.viewer.clone(), filter).await;
     Ok(subscription

@@ -130,7 +130,10 @@ tokio::task_local! {
 /// Commits `txn` and publishes `events`: with the commit on Postgres, right after it on
 /// SQLite. A failed commit publishes nothing.
 pub async fn commit(txn: DatabaseTransaction, events: &[Event]) -> Result<(), DbErr> {
-    if events.is_empty() {
+    let off = HUB
+        .try_with(|hub| !hub.inner.limits.enabled)
+        .unwrap_or(false);
+    if events.is_empty() || off {
         return txn.commit().await;
     }
     if txn.get_database_backend() == DbBackend::Postgres {
@@ -174,6 +177,8 @@ pub struct RealtimeLimits {
     pub subscriber_queue: usize,
     /// How long the Postgres outbox keeps events for gateways that were disconnected.
     pub retention: std::time::Duration,
+    /// Off: writes publish nothing, no `LISTEN` connection, subscriptions are refused.
+    pub enabled: bool,
 }
 
 /// One gateway's realtime hub: the subscriber registry, its dispatcher and, on Postgres,
@@ -214,7 +219,8 @@ impl Realtime {
             events,
             dispatched_tx,
         ));
-        let listener_connected = (db.get_database_backend() == DbBackend::Postgres)
+        let listener_connected = (limits.enabled
+            && db.get_database_backend() == DbBackend::Postgres)
             .then(|| Arc::new(AtomicBool::new(false)));
         let listening = listener_connected.as_ref().map(|connected| {
             listener::start(
@@ -270,6 +276,11 @@ impl Realtime {
         self.inner
             .registry
             .add(viewer, filter, self.inner.limits.subscriber_queue)
+    }
+
+    /// Whether realtime is on (`--realtime`).
+    pub fn enabled(&self) -> bool {
+        self.inner.limits.enabled
     }
 
     /// How many subscriptions this gateway serves.

@@ -1088,3 +1088,39 @@ async fn the_outbox_is_pruned_after_the_retention_window() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+async fn realtime_off(app: TestApp) {
+    let alice = harness::user("alice");
+    let chat = app.create_chat(&alice, "Quiet", None).await;
+    let mut socket = ws::connect_as(&app.url, &alice.token).await;
+    socket.subscribe("m", MESSAGES, json!({ "c": chat })).await;
+    assert_eq!(socket.error_code("m").await, "BAD_USER_INPUT");
+    app.send(&alice, chat, "unpublished").await;
+    if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let outbox = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM realtime_events",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(outbox, 0);
+        assert_eq!(app.realtime.listener_connected().await, None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn realtime_off_publishes_nothing_and_refuses_subscriptions_sqlite() {
+    realtime_off(harness::sqlite_with(|s| s.realtime = confab::config::Switch::Off).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn realtime_off_publishes_nothing_and_refuses_subscriptions_postgres() {
+    if let Some(app) = harness::postgres_with(|s| s.realtime = confab::config::Switch::Off).await {
+        realtime_off(app).await;
+    }
+}
