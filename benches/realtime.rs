@@ -13,7 +13,6 @@
 //! so the figure is an upper bound on commit → receipt (same machine, same clock). Also the
 //! gateway process's resident memory before, with and after the subscribers.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::{SinkExt, StreamExt};
@@ -24,105 +23,11 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-const SECRET: &str = "bench-secret-that-is-long-enough-for-hs256-0123456789";
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn token(id: Uuid) -> String {
-    confab::auth::mint_token(
-        SECRET.as_bytes(),
-        &confab::auth::MintClaims {
-            sub: Some(id),
-            role: "authenticated".to_owned(),
-            email: Some(format!("{id}@bench.test")),
-            ttl_secs: 3600,
-            audience: Some("authenticated".to_owned()),
-            issuer: None,
-        },
-    )
-    .expect("mint a token")
-}
-
-struct Gateway {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gateway {
-    /// Resident set size of the gateway process, in MiB.
-    fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    }
-}
-
-async fn start(database_url: &str) -> Gateway {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("CONFAB_JWT_SECRET", SECRET)
-        .env("CONFAB_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start confab serve");
-    let gateway = Gateway {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if let Ok(r) = reqwest::get(format!("{}/readyz", gateway.url)).await {
-            if r.status() == 200 {
-                return gateway;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the gateway did not become ready");
-}
-
-async fn graphql(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let body: Value = client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("the gateway answers")
-        .json()
-        .await
-        .expect("a JSON body");
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
-}
+mod support;
+use support::{
+    create_postgres_database, drop_postgres_database, env_number, graphql, ms, percentile, start,
+    token,
+};
 
 async fn subscriber_count(url: &str) -> usize {
     let text = reqwest::get(format!("{url}/metrics"))
@@ -217,15 +122,6 @@ async fn send_message(http: &reqwest::Client, url: &str, token: &str, chat: Uuid
     .await;
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
 #[tokio::main]
 async fn main() {
     let subscribers = env_number("CONFAB_BENCH_SUBSCRIBERS", 1000);
@@ -235,17 +131,7 @@ async fn main() {
     let mut created_database = None;
     let (database_url, backend) = match std::env::var("CONFAB_BENCH_POSTGRES") {
         Ok(server) => {
-            use sea_orm::ConnectionTrait;
-            let name = format!("confab_bench_{}", Uuid::new_v4().simple());
-            let admin = sea_orm::Database::connect(&server)
-                .await
-                .expect("connect to Postgres");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create the bench database");
-            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-            let url = format!("{base}/{name}");
+            let (url, name) = create_postgres_database(&server).await;
             created_database = Some((server.clone(), name));
             (url, "Postgres")
         }
@@ -257,7 +143,7 @@ async fn main() {
             "SQLite",
         ),
     };
-    let gateway = start(&database_url).await;
+    let gateway = start(&database_url, &[]).await;
     let http = reqwest::Client::new();
     let owner = Uuid::new_v4();
     let owner_token = token(owner);
@@ -389,12 +275,6 @@ async fn main() {
     );
     drop(gateway);
     if let Some((server, name)) = created_database {
-        use sea_orm::ConnectionTrait;
-        if let Ok(admin) = sea_orm::Database::connect(&server).await {
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await
-                .ok();
-        }
+        drop_postgres_database(&server, &name).await;
     }
 }
