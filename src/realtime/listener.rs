@@ -5,10 +5,12 @@
 //! A notification is only a wake-up: the events themselves are rows of the
 //! `realtime_events` outbox, written by the committing transaction with ids in commit
 //! order. The listener remembers the last id it handed to the dispatcher and, when woken
-//! and after every reconnect, reads the rows after it (through the pool, in order), so an
+//! and after every reconnect, reads the rows after it (in order, on the `LISTEN`
+//! connection itself, outside the pool), so an
 //! event committed while the connection was down is delivered once it is back, exactly
 //! once and in order. A gateway starts after the newest row (no history is replayed).
-//! Rows older than the retention window are deleted; a gateway that stays disconnected
+//! Rows older than the retention window are deleted (by every gateway, on the same
+//! connection); a gateway that stays disconnected
 //! longer than that misses what was pruned.
 
 use std::str::FromStr;
@@ -27,7 +29,7 @@ const CATCH_UP_BATCH: i64 = 500;
 
 /// Starts listening in the background. The returned receiver turns `true` once the first
 /// attempt is over (listening, or failed and retrying in the background); `connected` is
-/// true while the `LISTEN` is in place. Pruning of the outbox runs beside it.
+/// true while the `LISTEN` is in place.
 pub fn start(
     url: String,
     db: DatabaseConnection,
@@ -37,8 +39,9 @@ pub fn start(
     connected: Arc<AtomicBool>,
 ) -> watch::Receiver<bool> {
     let (ready_tx, ready_rx) = watch::channel(false);
-    tokio::spawn(prune(db.clone(), retention, stop.clone()));
-    tokio::spawn(listen(url, db, events, stop, ready_tx, connected));
+    tokio::spawn(listen(
+        url, db, retention, events, stop, ready_tx, connected,
+    ));
     ready_rx
 }
 
@@ -71,24 +74,26 @@ pub(super) async fn newest_id(db: &DatabaseConnection) -> Result<i64, DbErr> {
 }
 
 /// Hands every outbox batch after `last` to the dispatcher, in id order, moving `last`
-/// along. Returns false when the dispatcher is gone.
+/// along. Returns false when the dispatcher is gone. The rows are read on the `LISTEN`
+/// connection itself: no pool connection is taken, and a lost connection shows here too.
 async fn catch_up(
-    db: &DatabaseConnection,
+    listener: &mut PgListener,
     last: &mut i64,
     events: &mpsc::Sender<Batch>,
-) -> Result<bool, DbErr> {
+) -> Result<bool, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Row;
     loop {
-        let rows = db
-            .query_all_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT id, events FROM realtime_events WHERE id > $1 ORDER BY id LIMIT $2",
-                [(*last).into(), CATCH_UP_BATCH.into()],
-            ))
-            .await?;
+        let rows = sea_orm::sqlx::query(
+            "SELECT id, events FROM realtime_events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(*last)
+        .bind(CATCH_UP_BATCH)
+        .fetch_all(&mut *listener)
+        .await?;
         let full = rows.len() == usize::try_from(CATCH_UP_BATCH).unwrap_or(usize::MAX);
         for row in rows {
-            let id = row.try_get::<i64>("", "id")?;
-            let text = row.try_get::<String>("", "events")?;
+            let id: i64 = row.try_get("id")?;
+            let text: String = row.try_get("events")?;
             *last = id;
             match serde_json::from_str::<Vec<Event>>(&text) {
                 // Waits while the dispatcher is behind.
@@ -110,15 +115,49 @@ async fn catch_up(
     }
 }
 
+enum CatchUp {
+    Done,
+    /// The hub is stopping or the dispatcher is gone.
+    Stopped,
+    /// The outbox could not be read (logged): reconnect and try again.
+    Failed,
+}
+
+/// [`catch_up`], unless the hub stops first.
+async fn catch_up_unless_stopped(
+    listener: &mut PgListener,
+    seen: &mut i64,
+    events: &mpsc::Sender<Batch>,
+    stop: &mut watch::Receiver<()>,
+) -> CatchUp {
+    let caught_up = tokio::select! {
+        caught_up = catch_up(listener, seen, events) => caught_up,
+        _ = stop.changed() => return CatchUp::Stopped,
+    };
+    match caught_up {
+        Ok(true) => CatchUp::Done,
+        Ok(false) => CatchUp::Stopped,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the realtime outbox; reconnecting");
+            CatchUp::Failed
+        }
+    }
+}
+
 async fn listen(
     url: String,
     db: DatabaseConnection,
+    retention: Duration,
     events: mpsc::Sender<Batch>,
     mut stop: watch::Receiver<()>,
     ready: watch::Sender<bool>,
     connected: Arc<AtomicBool>,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut prune_every = tokio::time::interval(
+        (retention / 2).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    );
+    prune_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The last outbox id handed to the dispatcher; read before the first LISTEN, so that
     // whatever commits from then on is delivered.
     let mut last: Option<i64> = None;
@@ -147,16 +186,17 @@ async fn listen(
         };
         let mut seen = last.unwrap_or(0);
         // Listening again: first what was committed while we were not.
-        let caught_up = tokio::select! {
-            caught_up = catch_up(&db, &mut seen, &events) => caught_up,
-            _ = stop.changed() => return,
-        };
+        let caught_up = catch_up_unless_stopped(&mut listener, &mut seen, &events, &mut stop).await;
         last = Some(seen);
         match caught_up {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read the realtime outbox; reconnecting");
+            CatchUp::Done => {}
+            CatchUp::Stopped => return,
+            CatchUp::Failed => {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         }
@@ -167,6 +207,10 @@ async fn listen(
         loop {
             let received = tokio::select! {
                 received = listener.try_recv() => received,
+                _ = prune_every.tick() => {
+                    prune(&mut listener, retention).await;
+                    continue;
+                }
                 _ = stop.changed() => return,
             };
             match received {
@@ -179,17 +223,14 @@ async fn listen(
                     {
                         continue;
                     }
-                    let caught_up = tokio::select! {
-                        caught_up = catch_up(&db, &mut seen, &events) => caught_up,
-                        _ = stop.changed() => return,
-                    };
+                    let caught_up =
+                        catch_up_unless_stopped(&mut listener, &mut seen, &events, &mut stop).await;
                     last = Some(seen);
                     match caught_up {
-                        Ok(true) => {}
-                        Ok(false) => return,
-                        Err(err) => {
+                        CatchUp::Done => {}
+                        CatchUp::Stopped => return,
+                        CatchUp::Failed => {
                             connected.store(false, Ordering::SeqCst);
-                            tracing::warn!(error = %err, "cannot read the realtime outbox; reconnecting");
                             break;
                         }
                     }
@@ -206,25 +247,17 @@ async fn listen(
     }
 }
 
-/// Deletes outbox rows older than `retention`, every half retention (at most every
-/// minute). Every gateway prunes; the deletes are idempotent.
-async fn prune(db: DatabaseConnection, retention: Duration, mut stop: watch::Receiver<()>) {
-    let every = (retention / 2).clamp(Duration::from_millis(100), Duration::from_secs(60));
-    let seconds = retention.as_secs_f64();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        let deleted = db
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "DELETE FROM realtime_events WHERE created_at < now() - make_interval(secs => $1)",
-                [seconds.into()],
-            ))
-            .await;
-        if let Err(err) = deleted {
-            tracing::warn!(error = %err, "cannot prune the realtime outbox");
-        }
+/// Deletes outbox rows older than `retention` (every half retention, at most every
+/// minute, on the `LISTEN` connection). Every gateway prunes; the deletes are idempotent.
+/// A failure is logged; a lost connection shows at the next receive.
+async fn prune(listener: &mut PgListener, retention: Duration) {
+    let deleted = sea_orm::sqlx::query(
+        "DELETE FROM realtime_events WHERE created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(retention.as_secs_f64())
+    .execute(&mut *listener)
+    .await;
+    if let Err(err) = deleted {
+        tracing::warn!(error = %err, "cannot prune the realtime outbox");
     }
 }

@@ -835,8 +835,9 @@ async fn a_lost_listen_connection_is_re_established() {
                 sea_orm::DbBackend::Postgres,
                 format!(
                     // A backend counts once its LISTEN has run: the new connection shows up
-                    // in pg_stat_activity before it listens.
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}' AND state = 'idle' AND query ILIKE 'LISTEN%'",
+                    // in pg_stat_activity before it listens (then it reads the outbox on
+                    // the same connection).
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}' AND state = 'idle' AND (query ILIKE 'LISTEN%' OR query ILIKE '%FROM realtime_events%')",
                     confab::realtime::LISTENER_APPLICATION_NAME
                 ),
             ))
@@ -1055,6 +1056,20 @@ async fn messages_committed_while_the_listener_is_down_arrive_once_in_order() {
     socket.quiet_for(SETTLE).await;
 }
 
+/// Rows in the Postgres realtime outbox.
+async fn outbox_rows(app: &TestApp) -> i64 {
+    app.db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM realtime_events",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_outbox_is_pruned_after_the_retention_window() {
     let Some(app) = harness::postgres_with(|s| s.realtime_retention = 1).await else {
@@ -1063,18 +1078,7 @@ async fn the_outbox_is_pruned_after_the_retention_window() {
     let alice = harness::user("alice");
     let chat = app.create_chat(&alice, "Short-lived", None).await;
     app.send(&alice, chat, "gone soon").await;
-    let count = || async {
-        app.db
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                "SELECT COUNT(*) AS n FROM realtime_events",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap()
-    };
+    let count = || outbox_rows(&app);
     // The chat's creation and the message (with its chat's counters): two batches, unless
     // a slow machine already pruned the first.
     let written = count().await;
@@ -1097,18 +1101,7 @@ async fn realtime_off(app: TestApp) {
     assert_eq!(socket.error_code("m").await, "BAD_USER_INPUT");
     app.send(&alice, chat, "unpublished").await;
     if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        let outbox = app
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                "SELECT COUNT(*) AS n FROM realtime_events",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
-        assert_eq!(outbox, 0);
+        assert_eq!(outbox_rows(&app).await, 0);
         assert_eq!(app.realtime.listener_connected().await, None);
     }
 }
