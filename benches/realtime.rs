@@ -25,7 +25,9 @@ use uuid::Uuid;
 
 mod common;
 
-use common::{env_number, graphql, start};
+use common::{
+    create_postgres_database, drop_postgres_database, env_number, graphql, ms, percentile, start,
+};
 
 const SECRET: &str = "bench-secret-that-is-long-enough-for-hs256-0123456789";
 
@@ -126,15 +128,6 @@ async fn send_message(http: &reqwest::Client, url: &str, token: &str, chat: Uuid
     .await;
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
 #[tokio::main]
 async fn main() {
     let subscribers = env_number("CONFAB_BENCH_SUBSCRIBERS", 1000);
@@ -144,17 +137,7 @@ async fn main() {
     let mut created_database = None;
     let (database_url, backend) = match std::env::var("CONFAB_BENCH_POSTGRES") {
         Ok(server) => {
-            use sea_orm::ConnectionTrait;
-            let name = format!("confab_bench_{}", Uuid::new_v4().simple());
-            let admin = sea_orm::Database::connect(&server)
-                .await
-                .expect("connect to Postgres");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create the bench database");
-            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-            let url = format!("{base}/{name}");
+            let (url, name) = create_postgres_database(&server).await;
             created_database = Some((server.clone(), name));
             (url, "Postgres")
         }
@@ -304,12 +287,6 @@ async fn main() {
     );
     drop(gateway);
     if let Some((server, name)) = created_database {
-        use sea_orm::ConnectionTrait;
-        if let Ok(admin) = sea_orm::Database::connect(&server).await {
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await
-                .ok();
-        }
+        drop_postgres_database(&server, &name).await;
     }
 }

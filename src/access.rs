@@ -26,7 +26,7 @@ use entity::{
     workspace_file,
 };
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, EntityTrait};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
@@ -106,6 +106,20 @@ pub fn readable_profiles(viewer: &Viewer) -> Condition {
 /// Profiles the viewer may change: their own.
 pub fn editable_profiles(viewer: &Viewer) -> Condition {
     readable_profiles(viewer)
+}
+
+/// The profiles that must give up an email a user's token now shows: every profile but
+/// that user's own that holds it (case-insensitively). Not a read permission: identity
+/// follows the token, so the newest token to show an email decides who holds it, and
+/// lookups by email (`addTeamMember`) reach only that user.
+pub fn stale_email_holders(backend: DbBackend, user: Uuid, email: &str) -> Condition {
+    Condition::all()
+        .add(col(profile::Entity, profile::Column::Id).ne(user))
+        .add(crate::db::equals_ignoring_case(
+            backend,
+            col(profile::Entity, profile::Column::Email),
+            email,
+        ))
 }
 
 /// Settings the viewer may read and change: their own.
@@ -573,12 +587,15 @@ pub fn readable_waitlist_entries(viewer: &Viewer) -> Condition {
 #[derive(Debug, Clone, Default)]
 pub struct Readers {
     users: std::collections::HashSet<Uuid>,
+    /// Whether the service role is among them (it reads every row, but lists none as
+    /// its own).
+    service: bool,
 }
 
 impl Readers {
     pub fn may_read(&self, viewer: &Viewer) -> bool {
         match viewer {
-            Viewer::Service => true,
+            Viewer::Service => self.service,
             Viewer::Anonymous => false,
             Viewer::User(user) => self.users.contains(&user.id),
         }
@@ -590,6 +607,17 @@ impl Readers {
 pub fn user_row_readers(owner: Uuid) -> Readers {
     Readers {
         users: std::collections::HashSet::from([owner]),
+        service: true,
+    }
+}
+
+/// Who lists a conversation among their own (`own_conversations`, what
+/// `viewer.conversations` shows): its owner only; not teammates who may read it, not the
+/// service role.
+pub fn own_conversation_listers(row: &conversation::Model) -> Readers {
+    Readers {
+        users: std::collections::HashSet::from([row.owner_id]),
+        service: false,
     }
 }
 
@@ -644,5 +672,8 @@ pub async fn conversation_readers(
     for row in rows {
         users.insert(row.try_get::<Uuid>("", "reader")?);
     }
-    Ok(Readers { users })
+    Ok(Readers {
+        users,
+        service: true,
+    })
 }

@@ -256,6 +256,8 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         crate::realtime::RealtimeLimits {
             subscriber_queue: usize::try_from(settings.subscriber_queue).unwrap_or(usize::MAX),
             subscriber_queue_bytes: settings.subscriber_queue_bytes,
+            retention: std::time::Duration::from_secs(settings.realtime_retention),
+            enabled: settings.realtime == crate::config::Switch::On,
         },
     );
     let rate_limits = Arc::new(RateLimits::new(

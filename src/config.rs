@@ -428,6 +428,20 @@ pub struct Settings {
     /// Events queued for one subscriber before it is dropped as too slow.
     #[arg(long, env = "CONFAB_SUBSCRIBER_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub subscriber_queue: u64,
+    /// Seconds the Postgres realtime outbox keeps events, so a gateway whose `LISTEN`
+    /// connection was down replays what it missed; pruned every half window (at most every
+    /// minute).
+    #[arg(long, env = "CONFAB_REALTIME_RETENTION", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400 * 7))]
+    pub realtime_retention: u64,
+    /// Realtime events: `off` publishes nothing on writes (no outbox row, no NOTIFY),
+    /// opens no `LISTEN` connection and refuses subscriptions with `BAD_USER_INPUT`.
+    #[arg(
+        long,
+        env = "CONFAB_REALTIME",
+        value_enum,
+        default_value_t = Switch::On
+    )]
+    pub realtime: Switch,
     /// Whether `__schema` and `__type` are answered (and `/graphql/schema.graphql` is
     /// served); off refuses them with `GRAPHQL_VALIDATION_FAILED`. Costs nothing per request.
     #[arg(
@@ -536,6 +550,13 @@ fn listen_address(text: &str) -> Result<String, String> {
         return Err(bad());
     }
     Ok(text.to_owned())
+}
+
+/// An on/off setting (`--realtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// `--introspection on|off`.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migration::MigratorTrait;
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{BinOper, Condition, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database as SeaDatabase, DatabaseConnection,
@@ -188,7 +188,10 @@ impl PoolSettings {
                 } else {
                     opts
                 };
-                opts.journal_mode(SqliteJournalMode::Wal)
+                // `regexp` is what Unicode-aware case-insensitive matching uses on SQLite
+                // (`contains_ignoring_case`, `equals_ignoring_case`).
+                opts.with_regexp()
+                    .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(busy_timeout)
                     .foreign_keys(true)
@@ -398,13 +401,45 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
         .expect("truncating a current timestamp to microseconds cannot overflow")
 }
 
-/// A case-insensitive substring match on a text column.
-pub fn contains_ignoring_case(expr: Expr, needle: &str) -> Condition {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Condition::all()
-        .add(Expr::expr(Func::lower(expr)).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')))
+/// A case-insensitive substring match on a text column, Unicode-aware on both backends.
+///
+/// Postgres lower-cases both sides (`lower()` follows the database's locale, beyond
+/// ASCII). SQLite's own `lower()` and `LIKE` fold ASCII only, so there the match is a
+/// `REGEXP` with the `(?i)` flag (the `regexp` function sqlx registers on every
+/// connection, see [`connect`]): Unicode simple case folding, so `Ä/ä`, `Σ/σ`, `É/é`
+/// match as on Postgres. The needle is escaped: its characters match literally.
+pub fn contains_ignoring_case(backend: DbBackend, expr: Expr, needle: &str) -> Condition {
+    match backend {
+        DbBackend::Sqlite => regexp(expr, format!("(?i){}", regex::escape(needle))),
+        _ => {
+            let escaped = needle
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            Condition::all().add(
+                Expr::expr(Func::lower(expr))
+                    .like(LikeExpr::new(lower_case(&format!("%{escaped}%"))).escape('\\')),
+            )
+        }
+    }
+}
+
+/// A case-insensitive equality on a text column (an email), Unicode-aware on both
+/// backends like [`contains_ignoring_case`].
+pub fn equals_ignoring_case(backend: DbBackend, expr: Expr, value: &str) -> Condition {
+    match backend {
+        DbBackend::Sqlite => regexp(expr, format!("(?i)^{}$", regex::escape(value))),
+        _ => Condition::all().add(Expr::expr(Func::lower(expr)).eq(lower_case(value))),
+    }
+}
+
+/// `expr REGEXP pattern` (SQLite, through sqlx's `regexp` function).
+fn regexp(expr: Expr, pattern: String) -> Condition {
+    Condition::all().add(expr.binary(BinOper::Custom("REGEXP"), Expr::val(pattern)))
+}
+
+/// Lower case character by character, as Postgres' `lower()` does (no final-sigma rule:
+/// `Σ` always becomes `σ`).
+pub fn lower_case(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
 }

@@ -29,7 +29,11 @@ pub async fn seed_demo(db: &DatabaseConnection) -> AppResult<bool> {
     if let Viewer::User(user) = &viewer {
         profiles::ensure_user(db, user, 0).await?;
     }
-    let existing = projects::viewer_projects_query(&viewer, &ProjectFilter::default());
+    let existing = projects::viewer_projects_query(
+        &viewer,
+        &ProjectFilter::default(),
+        db.get_database_backend(),
+    );
     if sea_orm::ConnectionTrait::query_one(db, &existing)
         .await?
         .is_some()

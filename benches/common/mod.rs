@@ -115,3 +115,37 @@ pub async fn graphql(
     assert!(body.get("errors").is_none(), "{body}");
     body["data"].clone()
 }
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A fresh database on the Postgres server `server` names: (its URL, its name).
+pub async fn create_postgres_database(server: &str) -> (String, String) {
+    use sea_orm::ConnectionTrait;
+    let name = format!("confab_bench_{}", Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(server)
+        .await
+        .expect("connect to Postgres");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create the bench database");
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    (format!("{base}/{name}"), name)
+}
+
+pub async fn drop_postgres_database(server: &str, name: &str) {
+    use sea_orm::ConnectionTrait;
+    if let Ok(admin) = sea_orm::Database::connect(server).await {
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .ok();
+    }
+}

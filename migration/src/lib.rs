@@ -16,6 +16,7 @@ mod m20261123_000002_credits;
 mod m20261123_000002_workspace;
 mod m20261123_000003_public_forms;
 mod m20261207_000001_auth_users;
+mod m20261207_000001_realtime_outbox;
 mod m20261207_000001_search;
 pub mod search_index;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_public_forms::Migration),
             Box::new(m20261207_000001_auth_users::Migration),
             Box::new(m20261207_000001_search::Migration),
+            Box::new(m20261207_000001_realtime_outbox::Migration),
         ]
     }
 }

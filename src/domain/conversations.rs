@@ -116,7 +116,12 @@ pub struct ConversationFilter {
 }
 
 /// The select behind `viewer.conversations`: the viewer's own chats.
-pub fn viewer_conversations_query(viewer: &Viewer, filter: &ConversationFilter) -> SelectStatement {
+/// `backend` decides how `titleContains` ignores case ([`db::contains_ignoring_case`]).
+pub fn viewer_conversations_query(
+    viewer: &Viewer,
+    filter: &ConversationFilter,
+    backend: sea_orm::DbBackend,
+) -> SelectStatement {
     let mut cond = Condition::all().add(access::own_conversations(viewer));
     if let Some(status) = filter.status {
         cond = cond.add(conversation::Column::Status.eq(status));
@@ -126,6 +131,7 @@ pub fn viewer_conversations_query(viewer: &Viewer, filter: &ConversationFilter) 
     }
     if let Some(needle) = &filter.title_contains {
         cond = cond.add(db::contains_ignoring_case(
+            backend,
             column(conversation::Column::Title),
             needle,
         ));

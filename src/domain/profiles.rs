@@ -1,10 +1,11 @@
 //! Profiles, settings and accounts: the user's own rows.
 
 use entity::{profile, settings};
-use sea_orm::sea_query::{Expr, OnConflict, SelectStatement};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::{Set, Unchanged},
-    ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    Statement,
 };
 use uuid::Uuid;
 
@@ -16,24 +17,79 @@ use crate::error::{AppError, AppResult};
 use crate::validate::empty_object;
 
 /// Creates the user's profile, settings and credit account (with `signup_credits`) on
-/// their first request (email from the token). Afterwards it is one lookup.
+/// their first request, and keeps the profile's email equal to the email of the user's
+/// latest token.
+///
+/// Identity follows the token: when a token shows an email another profile still holds
+/// (the address moved to another account), that profile loses it in the same
+/// transaction, so a lookup by email (`addTeamMember`) reaches the current holder only.
+/// A request whose token shows the email the profile already has costs one statement
+/// (the lookup); only a changed email writes.
 pub async fn ensure_user(
     db: &sea_orm::DatabaseConnection,
     user: &UserClaims,
     signup_credits: u32,
 ) -> AppResult<()> {
-    let exists = profile::Entity::find_by_id(user.id)
+    let stored = profile::Entity::find_by_id(user.id)
         .select_only()
-        .column(profile::Column::Id)
-        .into_tuple::<Uuid>()
+        .column(profile::Column::Email)
+        .into_tuple::<Option<String>>()
         .one(db)
-        .await?
-        .is_some();
-    if exists {
-        return Ok(());
+        .await?;
+    match stored {
+        Some(email) if email == user.email => Ok(()),
+        Some(_) => {
+            let txn = db::begin_write(db).await?;
+            claim_email(&txn, user).await?;
+            let update = Query::update()
+                .table(profile::Entity)
+                .value(profile::Column::Email, user.email.clone())
+                .value(profile::Column::UpdatedAt, db::now())
+                .cond_where(access::editable_profiles(&Viewer::User(user.clone())))
+                .to_owned();
+            txn.execute(&update).await?;
+            txn.commit().await?;
+            Ok(())
+        }
+        None => create_user(db, user, signup_credits).await,
     }
+}
+
+/// Takes the token's email away from every other profile that holds it. On Postgres a
+/// transaction-scoped advisory lock on the address serialises two users claiming it at
+/// once (SQLite's IMMEDIATE write transaction already does).
+async fn claim_email(txn: &DatabaseTransaction, user: &UserClaims) -> AppResult<()> {
+    let Some(email) = &user.email else {
+        return Ok(());
+    };
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock(hashtextextended(lower($1), 0))",
+            [email.clone().into()],
+        ))
+        .await?;
+    }
+    let release = Query::update()
+        .table(profile::Entity)
+        .value(profile::Column::Email, Option::<String>::None)
+        .value(profile::Column::UpdatedAt, db::now())
+        .cond_where(access::stale_email_holders(backend, user.id, email))
+        .to_owned();
+    txn.execute(&release).await?;
+    Ok(())
+}
+
+/// The user's first request: profile, settings and credit account in one transaction.
+async fn create_user(
+    db: &sea_orm::DatabaseConnection,
+    user: &UserClaims,
+    signup_credits: u32,
+) -> AppResult<()> {
     let now = db::now();
     let txn = db::begin_write(db).await?;
+    claim_email(&txn, user).await?;
     let created = profile::Entity::insert(profile::ActiveModel {
         id: Set(user.id),
         email: Set(user.email.clone()),

@@ -81,7 +81,12 @@ pub struct ProjectFilter {
 }
 
 /// The select behind `viewer.projects`: the viewer's own and team projects.
-pub fn viewer_projects_query(viewer: &Viewer, filter: &ProjectFilter) -> SelectStatement {
+/// `backend` decides how `titleContains` ignores case ([`db::contains_ignoring_case`]).
+pub fn viewer_projects_query(
+    viewer: &Viewer,
+    filter: &ProjectFilter,
+    backend: sea_orm::DbBackend,
+) -> SelectStatement {
     let mut cond = Condition::all().add(access::own_projects(viewer));
     match filter.status {
         Some(status) => cond = cond.add(project::Column::Status.eq(status)),
@@ -95,6 +100,7 @@ pub fn viewer_projects_query(viewer: &Viewer, filter: &ProjectFilter) -> SelectS
     }
     if let Some(needle) = &filter.title_contains {
         cond = cond.add(db::contains_ignoring_case(
+            backend,
             column(project::Column::Title),
             needle,
         ));

@@ -270,7 +270,10 @@ async fn remove_team(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// Adds a user who has signed in before, found by email (case-insensitive).
+/// Adds a user who has signed in before, found by email (case-insensitive, Unicode-aware).
+/// An email belongs to one profile at a time: the one whose token showed it last
+/// (`profiles::ensure_user`), so an address that moved to another account reaches that
+/// account, never the one that held it before.
 pub async fn add_member(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -289,13 +292,11 @@ pub async fn add_member(
     let email = email.as_str();
     // Looking a user up by email is a team-management power, not a profile read.
     let user = profile::Entity::find()
-        .filter(
-            Expr::expr(Func::lower(Expr::col((
-                profile::Entity,
-                profile::Column::Email,
-            ))))
-            .eq(email.to_lowercase()),
-        )
+        .filter(db::equals_ignoring_case(
+            txn.get_database_backend(),
+            Expr::col((profile::Entity, profile::Column::Email)),
+            email,
+        ))
         .order_by_asc(profile::Column::CreatedAt)
         .one(&txn)
         .await?
@@ -415,12 +416,10 @@ pub async fn set_default(
 
 /// Before an account is deleted: in each team the user leaves, if they were the last
 /// OWNER the longest-standing remaining member becomes OWNER; a team left empty is
-/// deleted.
+/// deleted. The user's teams are locked first ([`lock_teams_of`]), so a concurrent
+/// deletion, leave or demotion in the same team waits and then sees this one's result.
 pub async fn leave_all_teams(db: &impl ConnectionTrait, user: Uuid) -> AppResult<()> {
-    let memberships = team_member::Entity::find()
-        .filter(team_member::Column::UserId.eq(user))
-        .all(db)
-        .await?;
+    let memberships = lock_teams_of(db, user).await?;
     for m in memberships {
         let others = team_member::Entity::find()
             .filter(team_member::Column::TeamId.eq(m.team_id))
@@ -440,4 +439,46 @@ pub async fn leave_all_teams(db: &impl ConnectionTrait, user: Uuid) -> AppResult
         }
     }
     Ok(())
+}
+
+/// Locks the rows of every team `user` is in (Postgres: `FOR UPDATE`, in id order, so
+/// two deletions sharing teams cannot deadlock; every membership change locks its team
+/// through [`enter`] too) and returns the user's memberships as they are once the locks
+/// are held. A membership committed while locking (the user added to another team) is
+/// locked in a further round. On SQLite the IMMEDIATE write transaction already
+/// serialises writers: one read.
+async fn lock_teams_of(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+) -> AppResult<Vec<team_member::Model>> {
+    let mut locked = std::collections::BTreeSet::new();
+    loop {
+        let memberships = team_member::Entity::find()
+            .filter(team_member::Column::UserId.eq(user))
+            .order_by_asc(team_member::Column::TeamId)
+            .all(db)
+            .await?;
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Ok(memberships);
+        }
+        let unlocked: Vec<Uuid> = memberships
+            .iter()
+            .map(|m| m.team_id)
+            .filter(|id| !locked.contains(id))
+            .collect();
+        if unlocked.is_empty() {
+            return Ok(memberships);
+        }
+        // ORDER BY runs below the row locks: rows are locked in id order.
+        team::Entity::find()
+            .select_only()
+            .column(team::Column::Id)
+            .filter(team::Column::Id.is_in(unlocked.iter().copied()))
+            .order_by_asc(team::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?;
+        locked.extend(unlocked);
+    }
 }

@@ -73,6 +73,9 @@ async fn subscribe<T: Send + 'static>(
             AppError::bad_input("subscriptions need a WebSocket connection to /graphql").into(),
         );
     };
+    if !hub.enabled() {
+        return Err(AppError::bad_input("realtime is off on this server").into());
+    }
     let slot = slots.reserve()?;
     let subscription = hub.subscribe(rc.viewer.clone(), filter).await;
     Ok(subscription
@@ -106,6 +109,8 @@ impl RealtimeSubscription {
     }
 
     /// The viewer's conversations as they are created or change (title, status, counters).
+    // Exactly the rows `viewer.conversations` lists: their own, not teammates' chats they
+    // may read, none for the service role (the dispatcher asks `access`).
     async fn conversation_updated(
         &self,
         ctx: &Context<'_>,

@@ -204,7 +204,8 @@ impl ViewerCore {
     ) -> Result<ProjectConnection> {
         let rc = ctx.data::<RequestCtx>()?;
         let filter = filter.map(ProjectFilter::from).unwrap_or_default();
-        let base = projects::viewer_projects_query(&rc.viewer, &filter);
+        let base =
+            projects::viewer_projects_query(&rc.viewer, &filter, rc.db.get_database_backend());
         let sort = order_by.unwrap_or_default().sort();
         let (page, total) = root_page(
             rc,
@@ -237,7 +238,11 @@ impl ViewerCore {
     ) -> Result<ConversationConnection> {
         let rc = ctx.data::<RequestCtx>()?;
         let filter = filter.map(ConversationFilter::from).unwrap_or_default();
-        let base = conversations::viewer_conversations_query(&rc.viewer, &filter);
+        let base = conversations::viewer_conversations_query(
+            &rc.viewer,
+            &filter,
+            rc.db.get_database_backend(),
+        );
         let sort = order_by.unwrap_or_default().sort();
         let (page, total) = root_page(
             rc,

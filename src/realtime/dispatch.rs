@@ -7,11 +7,11 @@ use std::sync::Arc;
 use entity::{conversation, goal, message, profile, progress_metric, task};
 use sea_orm::sea_query::Condition;
 use sea_orm::{DatabaseConnection, EntityTrait, PrimaryKeyTrait, QueryFilter};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::registry::{Candidate, Delivery, Filter, Registry};
-use super::{Event, Topic};
+use super::{Batch, Event, Topic};
 use crate::access;
 use crate::auth::Viewer;
 use crate::error::AppResult;
@@ -19,10 +19,11 @@ use crate::error::AppResult;
 pub async fn run(
     db: DatabaseConnection,
     registry: Arc<Registry>,
-    mut events: mpsc::Receiver<Vec<Event>>,
+    mut events: mpsc::Receiver<Batch>,
+    dispatched: watch::Sender<i64>,
 ) {
     while let Some(batch) = events.recv().await {
-        for event in batch {
+        for event in batch.events {
             if !registry.wants(event.topic) {
                 continue;
             }
@@ -30,6 +31,9 @@ pub async fn run(
                 let err: async_graphql::Error = err.into();
                 tracing::warn!(?event, error = %err.message, "an event could not be delivered");
             }
+        }
+        if let Some(id) = batch.outbox_id {
+            dispatched.send_replace(id);
         }
     }
 }
@@ -64,7 +68,8 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
             else {
                 return Ok(());
             };
-            let readers = access::conversation_readers(db, id).await?;
+            // `conversationUpdated` shows what `viewer.conversations` lists: own chats.
+            let readers = access::own_conversation_listers(&row);
             send(
                 registry,
                 &candidates,

@@ -3,9 +3,12 @@
 //! Write operations name the rows they changed as [`Event`]s (a topic and a row id, never
 //! row contents) and hand them to [`commit`] together with their transaction:
 //!
-//! - on Postgres the events go out with `pg_notify` inside the transaction, so Postgres
-//!   delivers them to every gateway's `LISTEN` connection when, and only when, the
-//!   transaction commits, in commit order;
+//! - on Postgres the events are appended to the `realtime_events` outbox inside the
+//!   transaction (`confab_publish`, which also NOTIFYs the new id as a wake-up), so they
+//!   exist when, and only when, the transaction commits, with ids in commit order; each
+//!   gateway reads the outbox after the last id it has seen when woken, and after its
+//!   `LISTEN` connection comes back, so nothing committed meanwhile is lost
+//!   (`listener.rs`); rows older than the retention window are pruned;
 //! - on SQLite (one process) they go to this instance's in-process bus right after the
 //!   commit; commits and hand-overs are serialised, so the bus sees them in commit order.
 //!
@@ -41,6 +44,9 @@ pub const LISTENER_APPLICATION_NAME: &str = "confab-listener";
 /// and the listener (Postgres) wait.
 const DISPATCH_BACKLOG: usize = 10_000;
 
+/// The longest a new subscription waits for the dispatcher to reach the present.
+const SUBSCRIBE_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A NOTIFY payload must stay under 8000 bytes; an event takes at most about 60.
 const EVENTS_PER_NOTIFICATION: usize = 100;
 
@@ -59,6 +65,13 @@ pub enum Topic {
     Progress,
     #[serde(rename = "u")]
     Profile,
+}
+
+/// Committed events on their way to the dispatcher, with their outbox id on Postgres.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub outbox_id: Option<i64>,
+    pub events: Vec<Event>,
 }
 
 /// A row that was created or changed: ids only, the row is read by each gateway.
@@ -117,7 +130,10 @@ tokio::task_local! {
 /// Commits `txn` and publishes `events`: with the commit on Postgres, right after it on
 /// SQLite. A failed commit publishes nothing.
 pub async fn commit(txn: DatabaseTransaction, events: &[Event]) -> Result<(), DbErr> {
-    if events.is_empty() {
+    let off = HUB
+        .try_with(|hub| !hub.inner.limits.enabled)
+        .unwrap_or(false);
+    if events.is_empty() || off {
         return txn.commit().await;
     }
     if txn.get_database_backend() == DbBackend::Postgres {
@@ -126,8 +142,8 @@ pub async fn commit(txn: DatabaseTransaction, events: &[Event]) -> Result<(), Db
                 serde_json::to_string(chunk).expect("events are plain data and always serialise");
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), payload.into()],
+                "SELECT confab_publish($1)",
+                [payload.into()],
             ))
             .await?;
         }
@@ -139,7 +155,14 @@ pub async fn commit(txn: DatabaseTransaction, events: &[Event]) -> Result<(), Db
             let _order = hub.inner.commit_order.lock().await;
             txn.commit().await?;
             // Waits while the dispatcher is behind: writers slow down, memory stays bounded.
-            hub.inner.local.send(events.to_vec()).await.ok();
+            hub.inner
+                .local
+                .send(Batch {
+                    outbox_id: None,
+                    events: events.to_vec(),
+                })
+                .await
+                .ok();
             Ok(())
         }
         // Outside a request (the CLI): nobody can be subscribed.
@@ -155,6 +178,10 @@ pub struct RealtimeLimits {
     /// Bytes (about: rows' sizes, texts and JSON) queued for one subscriber before it is
     /// dropped as too slow.
     pub subscriber_queue_bytes: usize,
+    /// How long the Postgres outbox keeps events for gateways that were disconnected.
+    pub retention: std::time::Duration,
+    /// Off: writes publish nothing, no `LISTEN` connection, subscriptions are refused.
+    pub enabled: bool,
 }
 
 /// One gateway's realtime hub: the subscriber registry, its dispatcher and, on Postgres,
@@ -169,12 +196,15 @@ struct Inner {
     registry: Arc<registry::Registry>,
     limits: RealtimeLimits,
     /// Events for the dispatcher (SQLite commits and the Postgres listener).
-    local: mpsc::Sender<Vec<Event>>,
+    local: mpsc::Sender<Batch>,
+    /// On Postgres: the last outbox id the dispatcher has handled.
+    dispatched: watch::Receiver<i64>,
     commit_order: Mutex<()>,
     /// On Postgres: whether the listener has made its first attempt to LISTEN.
     listening: Option<watch::Receiver<bool>>,
     /// On Postgres: whether the `LISTEN` connection is in place now.
     listener_connected: Option<Arc<AtomicBool>>,
+    db: DatabaseConnection,
     /// Dropped with the hub: stops the listener.
     _stop: watch::Sender<()>,
 }
@@ -185,12 +215,21 @@ impl Realtime {
         let (local, events) = mpsc::channel(DISPATCH_BACKLOG);
         let registry = Arc::new(registry::Registry::default());
         let (stop_tx, stop_rx) = watch::channel(());
-        tokio::spawn(dispatch::run(db.clone(), registry.clone(), events));
-        let listener_connected = (db.get_database_backend() == DbBackend::Postgres)
+        let (dispatched_tx, dispatched) = watch::channel(0);
+        tokio::spawn(dispatch::run(
+            db.clone(),
+            registry.clone(),
+            events,
+            dispatched_tx,
+        ));
+        let listener_connected = (limits.enabled
+            && db.get_database_backend() == DbBackend::Postgres)
             .then(|| Arc::new(AtomicBool::new(false)));
         let listening = listener_connected.as_ref().map(|connected| {
             listener::start(
                 database_url.to_owned(),
+                db.clone(),
+                limits.retention,
                 local.clone(),
                 stop_rx,
                 connected.clone(),
@@ -201,6 +240,8 @@ impl Realtime {
                 registry,
                 limits,
                 local,
+                dispatched,
+                db,
                 commit_order: Mutex::new(()),
                 listening,
                 listener_connected,
@@ -210,12 +251,30 @@ impl Realtime {
     }
 
     /// Registers a subscriber; its events arrive on the returned stream. On Postgres this
-    /// first waits for the gateway's first attempt to LISTEN.
+    /// first waits for the gateway's first attempt to LISTEN, then (while listening) until
+    /// the dispatcher has handled every batch committed before the subscription (one read
+    /// of the newest outbox id, at most [`SUBSCRIBE_SETTLE`]), so a subscription starts
+    /// with the changes after it, not with those just before it.
     pub async fn subscribe(&self, viewer: Viewer, filter: Filter) -> Subscription {
         if let Some(listening) = &self.inner.listening {
             let mut listening = listening.clone();
             // An Err means the listener task is gone (the hub is shutting down).
             let _ = listening.wait_for(|ready| *ready).await;
+            let connected = self
+                .inner
+                .listener_connected
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::SeqCst));
+            if connected {
+                if let Ok(newest) = listener::newest_id(&self.inner.db).await {
+                    let mut dispatched = self.inner.dispatched.clone();
+                    let _ = tokio::time::timeout(
+                        SUBSCRIBE_SETTLE,
+                        dispatched.wait_for(|id| *id >= newest),
+                    )
+                    .await;
+                }
+            }
         }
         self.inner.registry.add(
             viewer,
@@ -225,6 +284,11 @@ impl Realtime {
                 bytes: self.inner.limits.subscriber_queue_bytes,
             },
         )
+    }
+
+    /// Whether realtime is on (`--realtime`).
+    pub fn enabled(&self) -> bool {
+        self.inner.limits.enabled
     }
 
     /// How many subscriptions this gateway serves.

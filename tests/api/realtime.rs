@@ -284,9 +284,6 @@ on_both!(
 
         app.send(&owner, chat, "welcome").await;
         assert_eq!(socket.data("m").await["messageAdded"]["content"], "welcome");
-        let update = socket.data("c").await["conversationUpdated"].clone();
-        assert_eq!(update["id"], chat.to_string());
-        assert_eq!(update["messageCount"], 1);
         assert_eq!(
             watcher.data("m").await["messageAdded"]["content"],
             "welcome"
@@ -304,6 +301,40 @@ on_both!(
             "after you left"
         );
         socket.quiet_for(SETTLE).await;
+    }
+);
+
+const VIEWER_CONVERSATION_IDS: &str = "{ viewer { conversations { nodes { id } } } }";
+
+on_both!(
+    conversation_updated_delivers_what_viewer_conversations_lists,
+    |app: TestApp| async move {
+        let owner = harness::user("owner");
+        let member = harness::user("member");
+        let team = app.create_team(&owner, "Crew").await;
+        add_member(&app, &owner, team, &member).await;
+        let team_chat = team_chat(&app, &owner, team).await;
+        let own = app.create_chat(&member, "Mine", None).await;
+        // The member may read the team chat, but it is not among their conversations.
+        let listed = app.ok(&member, VIEWER_CONVERSATION_IDS, json!({})).await;
+        assert_eq!(
+            listed["viewer"]["conversations"]["nodes"],
+            json!([{ "id": own.to_string() }])
+        );
+
+        let mut socket = ws::connect_as(&app.url, &member.token).await;
+        socket.subscribe("c", CONVERSATIONS, json!({})).await;
+        let mut service = ws::connect_as(&app.url, &harness::service_token()).await;
+        service.subscribe("c", CONVERSATIONS, json!({})).await;
+        app.wait_for_subscriptions(2).await;
+        app.send(&owner, team_chat, "for the team").await;
+        app.send(&member, own, "mine").await;
+        let update = socket.data("c").await["conversationUpdated"].clone();
+        assert_eq!(update["id"], own.to_string());
+        assert_eq!(update["messageCount"], 1);
+        // Nothing else: not the team chat; the service role lists no conversations.
+        socket.quiet_for(SETTLE).await;
+        service.quiet_for(Duration::from_millis(50)).await;
     }
 );
 
@@ -379,6 +410,9 @@ on_both!(
         let chat = team_chat(&app, &owner, team).await;
         // The cost of a send nobody watches, before anyone subscribes.
         let other = app.create_chat(&owner, "Unwatched", None).await;
+        // Let the earlier writes' events be dispatched first (on Postgres each wake-up
+        // costs one read of the outbox, in both windows below).
+        tokio::time::sleep(SETTLE).await;
         let before = app.statement_count();
         app.send(&owner, other, "unwatched").await;
         tokio::time::sleep(SETTLE).await;
@@ -748,6 +782,7 @@ async fn a_write_on_one_gateway_process_reaches_a_subscriber_on_another() {
     add_member(&app, &alice, team, &bob).await;
     let chat = team_chat(&app, &alice, team).await;
     let private = app.create_chat(&alice, "Private", None).await;
+    let bobs = app.create_chat(&bob, "Bob's", None).await;
 
     let first = spawn_gateway(&app.database_url).await;
     let second = spawn_gateway(&app.database_url).await;
@@ -768,10 +803,12 @@ async fn a_write_on_one_gateway_process_reaches_a_subscriber_on_another() {
         assert_eq!(event["id"], sent["id"]);
         assert_eq!(event["sequence"], i);
         assert_eq!(event["content"], format!("from the other process {i}"));
-        assert_eq!(
-            socket.data("c").await["conversationUpdated"]["messageCount"],
-            i
-        );
+        // Bob's own chat changes on the second process: his conversationUpdated has it
+        // (alice's team chat is not among his conversations).
+        send_over(&second.url, &bob, bobs, &format!("bob {i}")).await;
+        let update = socket.data("c").await["conversationUpdated"].clone();
+        assert_eq!(update["id"], bobs.to_string());
+        assert_eq!(update["messageCount"], i);
     }
     // Alice's private chat changes on the second process too; bob may not read it.
     send_over(&second.url, &alice, private, "not for bob").await;
@@ -798,8 +835,9 @@ async fn a_lost_listen_connection_is_re_established() {
                 sea_orm::DbBackend::Postgres,
                 format!(
                     // A backend counts once its LISTEN has run: the new connection shows up
-                    // in pg_stat_activity before it listens.
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}' AND state = 'idle' AND query ILIKE 'LISTEN%'",
+                    // in pg_stat_activity before it listens (then it reads the outbox on
+                    // the same connection).
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}' AND state = 'idle' AND (query ILIKE 'LISTEN%' OR query ILIKE '%FROM realtime_events%')",
                     confab::realtime::LISTENER_APPLICATION_NAME
                 ),
             ))
@@ -963,3 +1001,119 @@ on_both!(
         readers_agree_with_readable_conversations(&app, &users, &chats).await;
     }
 );
+
+/// Terminates this gateway's LISTEN backend, if it has one right now; true if it did.
+async fn terminate_listener(app: &TestApp) -> bool {
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = '{}'",
+                confab::realtime::LISTENER_APPLICATION_NAME
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap() > 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_committed_while_the_listener_is_down_arrive_once_in_order() {
+    let Some(app) = harness::postgres().await else {
+        return;
+    };
+    const SENT: i64 = 200;
+    let alice = harness::user("alice");
+    let chat = app.create_chat(&alice, "Outbox", None).await;
+    let mut socket = ws::connect_as(&app.url, &alice.token).await;
+    socket.subscribe("m", MESSAGES, json!({ "c": chat })).await;
+    app.wait_for_subscriptions(1).await;
+
+    let mut kills = 0;
+    let mut acknowledged = Vec::new();
+    for i in 1..=SENT {
+        if i % 20 == 0 && terminate_listener(&app).await {
+            kills += 1;
+        }
+        let sent = app.send(&alice, chat, &format!("m{i}")).await;
+        acknowledged.push((sent["sequence"].as_i64().unwrap(), sent["id"].clone()));
+    }
+    assert!(kills >= 5, "the listener was terminated {kills} times");
+    assert_eq!(
+        acknowledged.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (1..=SENT).collect::<Vec<_>>()
+    );
+    // Every acknowledged message, once, in sequence order.
+    for (sequence, id) in &acknowledged {
+        let event = socket.data("m").await["messageAdded"].clone();
+        assert_eq!(event["sequence"], *sequence);
+        assert_eq!(event["id"], *id);
+        assert_eq!(event["content"], format!("m{sequence}"));
+    }
+    socket.quiet_for(SETTLE).await;
+}
+
+/// Rows in the Postgres realtime outbox.
+async fn outbox_rows(app: &TestApp) -> i64 {
+    app.db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM realtime_events",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_outbox_is_pruned_after_the_retention_window() {
+    let Some(app) = harness::postgres_with(|s| s.realtime_retention = 1).await else {
+        return;
+    };
+    let alice = harness::user("alice");
+    let chat = app.create_chat(&alice, "Short-lived", None).await;
+    app.send(&alice, chat, "gone soon").await;
+    let count = || outbox_rows(&app);
+    // The chat's creation and the message (with its chat's counters): two batches, unless
+    // a slow machine already pruned the first.
+    let written = count().await;
+    assert!(written == 2 || written == 1, "{written} outbox rows");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox was not pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn realtime_off(app: TestApp) {
+    let alice = harness::user("alice");
+    let chat = app.create_chat(&alice, "Quiet", None).await;
+    let mut socket = ws::connect_as(&app.url, &alice.token).await;
+    socket.subscribe("m", MESSAGES, json!({ "c": chat })).await;
+    assert_eq!(socket.error_code("m").await, "BAD_USER_INPUT");
+    app.send(&alice, chat, "unpublished").await;
+    if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        assert_eq!(outbox_rows(&app).await, 0);
+        assert_eq!(app.realtime.listener_connected().await, None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn realtime_off_publishes_nothing_and_refuses_subscriptions_sqlite() {
+    realtime_off(harness::sqlite_with(|s| s.realtime = confab::config::Switch::Off).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn realtime_off_publishes_nothing_and_refuses_subscriptions_postgres() {
+    if let Some(app) = harness::postgres_with(|s| s.realtime = confab::config::Switch::Off).await {
+        realtime_off(app).await;
+    }
+}
