@@ -45,8 +45,12 @@ pub fn start(
     ready_rx
 }
 
-async fn connect(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?.application_name(LISTENER_APPLICATION_NAME);
+/// Connects the `LISTEN` connection with the pool's `search_path` (confab's schema), so the
+/// outbox it reads is the one the pool writes.
+async fn connect(url: &str, schema: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?
+        .application_name(LISTENER_APPLICATION_NAME)
+        .options([("search_path", schema)]);
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .min_connections(0)
@@ -57,6 +61,18 @@ async fn connect(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
+}
+
+/// The schema the pool's connections resolve confab's tables in.
+async fn current_schema(db: &DatabaseConnection) -> Result<String, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_schema() AS schema",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no current schema".into()))?;
+    row.try_get("", "schema")
 }
 
 /// The newest outbox id (0 when empty).
@@ -161,13 +177,19 @@ async fn listen(
     // The last outbox id handed to the dispatcher; read before the first LISTEN, so that
     // whatever commits from then on is delivered.
     let mut last: Option<i64> = None;
+    // The schema the pool's connections use, read once.
+    let mut schema: Option<String> = None;
     loop {
         let attempt = tokio::select! {
             attempt = async {
                 if last.is_none() {
                     last = Some(newest_id(&db).await.map_err(|e| e.to_string())?);
                 }
-                connect(&url).await.map_err(|e| e.to_string())
+                if schema.is_none() {
+                    schema = Some(current_schema(&db).await.map_err(|e| e.to_string())?);
+                }
+                let schema = schema.as_deref().unwrap_or("public");
+                connect(&url, schema).await.map_err(|e| e.to_string())
             } => attempt,
             _ = stop.changed() => return,
         };
