@@ -559,7 +559,12 @@ async fn run(database_url: &str, backend: &str, shape: &Shape, searches: usize) 
     // The same search through the domain operation on a connection that records its
     // statement, for the statement's own time and its plan.
     let seen: Arc<Mutex<Option<Statement>>> = Arc::default();
-    let mut probe = sea_orm::Database::connect(database_url)
+    let mut options = sea_orm::ConnectOptions::new(database_url.to_owned());
+    if database_url.starts_with("postgres") {
+        // The gateway's tables are in its own schema (`--database-schema`, default `confab`).
+        options.set_schema_search_path(confab::config::DEFAULT_SCHEMA);
+    }
+    let mut probe = sea_orm::Database::connect(options)
         .await
         .expect("a second connection");
     let recorder = seen.clone();
