@@ -531,14 +531,7 @@ async fn run(database_url: &str, backend: &str, shape: &Shape, searches: usize) 
     let viewer = users[0];
     let token = confab::auth::mint_token(
         SECRET.as_bytes(),
-        &confab::auth::MintClaims {
-            sub: Some(viewer),
-            role: "authenticated".to_owned(),
-            email: Some(format!("{viewer}@bench.test")),
-            ttl_secs: 3600,
-            audience: Some("authenticated".to_owned()),
-            issuer: None,
-        },
+        &confab::auth::MintClaims::user(viewer, format!("{viewer}@bench.test")),
     )
     .expect("a token");
     let http = reqwest::Client::new();

@@ -14,18 +14,11 @@ pub fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A user token signed with `secret`, valid for two hours.
+/// A user token signed with `secret`, valid for an hour.
 pub fn token(secret: &str, id: Uuid) -> String {
     confab::auth::mint_token(
         secret.as_bytes(),
-        &confab::auth::MintClaims {
-            sub: Some(id),
-            role: "authenticated".to_owned(),
-            email: Some(format!("{id}@bench.test")),
-            ttl_secs: 7200,
-            audience: Some("authenticated".to_owned()),
-            issuer: None,
-        },
+        &confab::auth::MintClaims::user(id, format!("{id}@bench.test")),
     )
     .expect("mint a token")
 }

@@ -789,15 +789,7 @@ async fn each_caller_has_its_own_request_bucket_over_http_and_websocket() {
         .await;
     assert_eq!(reply.data()["viewer"]["id"], alice.id.to_string());
     // The metric is served.
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::metrics::scrape(&app.url).await;
     assert!(metrics.contains("confab_rate_limited_total{reason=\"requests\"}"));
 }
 

@@ -178,7 +178,7 @@ fn value(text: &str, series: &str) -> f64 {
 }
 
 /// `/metrics` of the gateway at `base` (http://host:port).
-async fn scrape(base: &str) -> String {
+pub async fn scrape(base: &str) -> String {
     reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()

@@ -79,15 +79,7 @@ async fn readyz(app: &TestApp) -> (u16, Value, Duration) {
 }
 
 async fn waiting(app: &TestApp) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::metrics::scrape(&app.url).await;
     sample(&text, WAITING).expect("the waiting gauge is rendered")
 }
 
