@@ -215,7 +215,7 @@ impl ViewerWellness {
             },
         )
         .await?;
-        Ok(GoalConnection { page, total })
+        Ok(GoalConnection::new(page, total))
     }
 
     /// The viewer's journal, newest first.
@@ -251,7 +251,7 @@ impl ViewerWellness {
             },
         )
         .await?;
-        Ok(JournalEntryConnection { page, total })
+        Ok(JournalEntryConnection::new(page, total))
     }
 
     /// The viewer's metrics (or the one of `metricType`), by metric type.
