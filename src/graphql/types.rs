@@ -40,7 +40,7 @@ impl Profile {
     async fn onboarding_completed(&self) -> bool {
         self.0.onboarding_completed
     }
-    async fn onboarding(&self) -> Json<serde_json::Value> {
+    async fn onboarding(&self) -> Json<&serde_json::Value> {
         json(&self.0.onboarding)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -77,7 +77,7 @@ impl Settings {
     async fn system_prompt(&self) -> Option<&str> {
         self.0.system_prompt.as_deref()
     }
-    async fn theme(&self) -> Json<serde_json::Value> {
+    async fn theme(&self) -> Json<&serde_json::Value> {
         json(&self.0.theme)
     }
     async fn language(&self) -> Option<&str> {
@@ -86,10 +86,10 @@ impl Settings {
     async fn timezone(&self) -> Option<&str> {
         self.0.timezone.as_deref()
     }
-    async fn notifications(&self) -> Json<serde_json::Value> {
+    async fn notifications(&self) -> Json<&serde_json::Value> {
         json(&self.0.notifications)
     }
-    async fn features(&self) -> Json<serde_json::Value> {
+    async fn features(&self) -> Json<&serde_json::Value> {
         json(&self.0.features)
     }
     async fn updated_at(&self) -> DateTime<Utc> {
@@ -365,7 +365,7 @@ impl Project {
     async fn is_public(&self) -> bool {
         self.0.is_public
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -463,7 +463,7 @@ impl Conversation {
     async fn encrypted(&self) -> bool {
         self.0.encrypted
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn message_count(&self) -> i32 {
@@ -587,13 +587,13 @@ impl Message {
     async fn content(&self) -> &str {
         &self.0.content
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn token_count(&self) -> Option<i32> {
         self.0.token_count
     }
-    async fn feedback(&self) -> Option<Json<serde_json::Value>> {
+    async fn feedback(&self) -> Option<Json<&serde_json::Value>> {
         self.0.feedback.as_ref().map(json)
     }
     async fn audio_url(&self) -> Option<&str> {
