@@ -25,12 +25,11 @@
 //! granted; a user reads all of their own profile through the `own_profile` view.
 //!
 //! The roles `anon`, `authenticated` and `service_role` are created when absent (plain
-//! Postgres; Supabase has them) and granted to the migrating role, so that the gateway's
-//! `--enforce-rls` mode can `SET LOCAL ROLE` to them. `confab_publish` stays closed to
-//! them: a client could otherwise forge realtime events.
+//! Postgres; Supabase has them). `confab_publish` and the outbox stay closed to them: a
+//! client could otherwise forge realtime events.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::capability_support;
 
@@ -39,6 +38,9 @@ pub struct Migration;
 
 /// The roles PostgREST switches to, created where missing. A race with a concurrent
 /// migration of another database in the same cluster is harmless (roles are per cluster).
+/// A migrating role that may not create roles gets a warning, and the privileges below
+/// are then not granted: the tables stay closed to those roles (create them and run
+/// `GRANT` as this migration does to open them).
 const ROLES: &str = r#"
 DO $$
 DECLARE
@@ -48,21 +50,16 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
       BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-      EXCEPTION WHEN duplicate_object OR unique_violation THEN
-        NULL;
-      END;
-    END IF;
-    IF NOT pg_has_role(current_user, r, 'MEMBER') THEN
-      BEGIN
-        EXECUTE format('GRANT %I TO %I', r, current_user);
-      EXCEPTION WHEN insufficient_privilege OR duplicate_object OR unique_violation THEN
-        RAISE WARNING 'confab: % cannot SET ROLE %; --enforce-rls needs it', current_user, r;
+      EXCEPTION
+        WHEN duplicate_object OR unique_violation THEN
+          NULL;
+        WHEN insufficient_privilege THEN
+          RAISE WARNING 'confab: % may not create the role %; no privileges granted', current_user, r;
       END;
     END IF;
   END LOOP;
 END
 $$;
-GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 "#;
 
 /// Helpers the policies call: `SECURITY DEFINER` so that they read the membership and
@@ -81,18 +78,30 @@ CREATE OR REPLACE FUNCTION auth_team_conversation_ids() RETURNS SETOF uuid
     )
   $f$;
 
--- Chats the caller may read (`access::readable_conversations`): own and team chats.
-CREATE FUNCTION auth_readable_conversation_ids() RETURNS SETOF uuid
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = SCHEMA ROWS 50 AS $f$
-    SELECT id FROM conversations WHERE owner_id = auth.uid()
-    UNION
-    SELECT auth_team_conversation_ids()
+-- Chats the caller may read (`access::readable_conversations`: own and team chats; all
+-- for the service role), as one array: a policy `id = ANY ((SELECT ...)::uuid[])` is
+-- an index condition evaluated once per statement, so listing messages reads the
+-- caller's chats' rows through the index and no one else's.
+CREATE FUNCTION auth_readable_conversation_id_array() RETURNS uuid[]
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = SCHEMA AS $f$
+    SELECT coalesce(array_agg(id), '{}') FROM (
+      SELECT id FROM conversations WHERE owner_id = auth.uid()
+      UNION
+      SELECT auth_team_conversation_ids()
+      UNION
+      SELECT id FROM conversations WHERE auth.role() = 'service_role'
+    ) readable
   $f$;
 
--- Chats the caller may change (`access::editable_conversations`): their own.
-CREATE FUNCTION auth_own_conversation_ids() RETURNS SETOF uuid
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = SCHEMA ROWS 50 AS $f$
-    SELECT id FROM conversations WHERE owner_id = auth.uid()
+-- Chats the caller may change (`access::editable_conversations`): their own; all for
+-- the service role.
+CREATE FUNCTION auth_own_conversation_id_array() RETURNS uuid[]
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = SCHEMA AS $f$
+    SELECT coalesce(array_agg(id), '{}') FROM (
+      SELECT id FROM conversations WHERE owner_id = auth.uid()
+      UNION ALL
+      SELECT id FROM conversations WHERE auth.role() = 'service_role'
+    ) own
   $f$;
 
 -- Profiles whose public columns the caller may see (`access::readable_public_profiles`):
@@ -207,7 +216,8 @@ CREATE VIEW own_profile WITH (security_barrier) AS
 const UID: &str = "(select auth.uid())";
 
 /// (table, policy, command, USING, WITH CHECK): every policy of the listed tables but
-/// `{table}_service`, which lets the service role do everything.
+/// the service role's (`{table}_service`, or `{table}_service_{command}` for writes where
+/// its reads go through the helpers), which let it do everything.
 const POLICIES: &[capability_support::Policy] = &[
     // profiles: rows as `readable_public_profiles`, changes as `editable_profiles`.
     (
@@ -271,7 +281,7 @@ const POLICIES: &[capability_support::Policy] = &[
         "conversations",
         "conversations_read",
         "SELECT",
-        Some("owner_id = UID OR id IN (SELECT auth_team_conversation_ids())"),
+        Some("id = ANY ((SELECT auth_readable_conversation_id_array())::uuid[])"),
         None,
     ),
     (
@@ -300,7 +310,7 @@ const POLICIES: &[capability_support::Policy] = &[
         "messages",
         "messages_read",
         "SELECT",
-        Some("conversation_id IN (SELECT auth_readable_conversation_ids())"),
+        Some("conversation_id = ANY ((SELECT auth_readable_conversation_id_array())::uuid[])"),
         None,
     ),
     (
@@ -308,20 +318,20 @@ const POLICIES: &[capability_support::Policy] = &[
         "messages_insert",
         "INSERT",
         None,
-        Some("conversation_id IN (SELECT auth_own_conversation_ids())"),
+        Some("conversation_id = ANY ((SELECT auth_own_conversation_id_array())::uuid[])"),
     ),
     (
         "messages",
         "messages_update",
         "UPDATE",
-        Some("conversation_id IN (SELECT auth_own_conversation_ids())"),
-        Some("conversation_id IN (SELECT auth_own_conversation_ids())"),
+        Some("conversation_id = ANY ((SELECT auth_own_conversation_id_array())::uuid[])"),
+        Some("conversation_id = ANY ((SELECT auth_own_conversation_id_array())::uuid[])"),
     ),
     (
         "messages",
         "messages_delete",
         "DELETE",
-        Some("conversation_id IN (SELECT auth_own_conversation_ids())"),
+        Some("conversation_id = ANY ((SELECT auth_own_conversation_id_array())::uuid[])"),
         None,
     ),
     // project↔chat links: read by whoever reads both (through their policies), filed and
@@ -342,7 +352,7 @@ const POLICIES: &[capability_support::Policy] = &[
         "INSERT",
         None,
         Some(
-            "conversation_id IN (SELECT auth_own_conversation_ids()) \
+            "conversation_id = ANY ((SELECT auth_own_conversation_id_array())::uuid[]) \
              AND project_id IN (SELECT id FROM projects WHERE owner_id = UID \
                OR team_id IN (SELECT auth_team_ids(ARRAY['owner','admin'])))",
         ),
@@ -352,7 +362,7 @@ const POLICIES: &[capability_support::Policy] = &[
         "project_conversations_unfile",
         "DELETE",
         Some(
-            "conversation_id IN (SELECT auth_own_conversation_ids()) \
+            "conversation_id = ANY ((SELECT auth_own_conversation_id_array())::uuid[]) \
              AND project_id IN (SELECT id FROM projects WHERE owner_id = UID \
                OR team_id IN (SELECT auth_team_ids(ARRAY['owner','admin'])))",
         ),
@@ -501,6 +511,9 @@ const POLICIES: &[capability_support::Policy] = &[
     ),
 ];
 
+/// Tables whose reads the service role makes through the array helpers, like users.
+const READ_THROUGH_ARRAYS: &[&str] = &["conversations", "messages"];
+
 /// (table, privileges of `authenticated`, privileges of `anon`). Every table here gets
 /// its policies replaced by those of `POLICIES`, `ALL` for `service_role`, and nothing
 /// else for `anon` and `authenticated`. Columns missing from an UPDATE list cannot be
@@ -554,15 +567,31 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         db.execute_unprepared(ROLES).await?;
+        let roles = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) = 3 AS present FROM pg_roles \
+                 WHERE rolname IN ('anon', 'authenticated', 'service_role')",
+            ))
+            .await?
+            .map(|row| row.try_get::<bool>("", "present"))
+            .transpose()?
+            .unwrap_or(false);
         let search_path = capability_support::current_schema(db).await?;
-        let mut sql = format!(
-            "GRANT USAGE ON SCHEMA {} TO anon, authenticated, service_role;\n",
+        let mut sql = HELPERS.replace("SCHEMA", &search_path);
+        let mut privileges = format!(
+            "GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;\n\
+             GRANT USAGE ON SCHEMA {} TO anon, authenticated, service_role;\n",
             search_path.trim_end_matches(", pg_temp")
         );
-        sql.push_str(&HELPERS.replace("SCHEMA", &search_path));
-        sql.push_str(
-            "REVOKE ALL ON own_profile FROM PUBLIC, anon;\n\
-             GRANT SELECT ON own_profile TO authenticated, service_role;\n",
+        // The view is updatable (as its owner, past the table's column privileges): only
+        // SELECT is granted, whatever default privileges the schema has. The outbox and
+        // its function stay the gateway's alone.
+        privileges.push_str(
+            "REVOKE ALL ON own_profile FROM PUBLIC, anon, authenticated, service_role;\n\
+             GRANT SELECT ON own_profile TO authenticated, service_role;\n\
+             REVOKE ALL ON realtime_events FROM PUBLIC, anon, authenticated;\n\
+             REVOKE ALL ON FUNCTION confab_publish(TEXT) FROM PUBLIC, anon, authenticated;\n",
         );
         for (table, authenticated, anon) in TABLES {
             sql.push_str(&format!(
@@ -572,17 +601,46 @@ impl MigrationTrait for Migration {
                      EXECUTE format('DROP POLICY %I ON {table}', p.policyname); \
                    END LOOP; \
                  END $$;\n\
-                 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n\
-                 CREATE POLICY {table}_service ON {table} FOR ALL \
-                   USING ((select auth.role()) = 'service_role') \
-                   WITH CHECK ((select auth.role()) = 'service_role');\n\
-                 REVOKE ALL ON {table} FROM PUBLIC, anon, authenticated, service_role;\n\
+                 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n"
+            ));
+            // The service role's reads of chats and messages go through the helpers
+            // above: a separate policy would be OR-ed into every user's read and keep
+            // the planner from the index.
+            let commands: &[&str] = if READ_THROUGH_ARRAYS.contains(table) {
+                &["INSERT", "UPDATE", "DELETE"]
+            } else {
+                &["ALL"]
+            };
+            for command in commands {
+                let name = match *command {
+                    "ALL" => format!("{table}_service"),
+                    other => format!("{table}_service_{}", other.to_lowercase()),
+                };
+                let using = if *command == "INSERT" {
+                    ""
+                } else {
+                    " USING ((select auth.role()) = 'service_role')"
+                };
+                let check = if *command == "DELETE" {
+                    ""
+                } else {
+                    " WITH CHECK ((select auth.role()) = 'service_role')"
+                };
+                sql.push_str(&format!(
+                    "CREATE POLICY {name} ON {table} FOR {command}{using}{check};\n"
+                ));
+            }
+            privileges.push_str(&format!(
+                "REVOKE ALL ON {table} FROM PUBLIC, anon, authenticated, service_role;\n\
                  GRANT ALL ON {table} TO service_role;\n\
                  GRANT {authenticated} ON {table} TO authenticated;\n"
             ));
             if !anon.is_empty() {
-                sql.push_str(&format!("GRANT {anon} ON {table} TO anon;\n"));
+                privileges.push_str(&format!("GRANT {anon} ON {table} TO anon;\n"));
             }
+        }
+        if roles {
+            sql.push_str(&privileges);
         }
         for (table, name, command, using, check) in POLICIES {
             sql.push_str(&format!("CREATE POLICY {name} ON {table} FOR {command}"));
@@ -615,6 +673,13 @@ impl MigrationTrait for Migration {
         for (table, name, ..) in POLICIES {
             sql.push_str(&format!("DROP POLICY IF EXISTS {name} ON {table};\n"));
         }
+        for table in READ_THROUGH_ARRAYS {
+            for command in ["insert", "update", "delete"] {
+                sql.push_str(&format!(
+                    "DROP POLICY IF EXISTS {table}_service_{command} ON {table};\n"
+                ));
+            }
+        }
         sql.push_str(
             "DROP FUNCTION IF EXISTS confab_projects_guard();\n\
              DROP FUNCTION IF EXISTS confab_team_members_guard();\n\
@@ -623,8 +688,8 @@ impl MigrationTrait for Migration {
              DROP FUNCTION IF EXISTS confab_team_lacks_owner(uuid);\n\
              DROP FUNCTION IF EXISTS auth_team_is_unclaimed(uuid);\n\
              DROP FUNCTION IF EXISTS auth_public_profile_ids();\n\
-             DROP FUNCTION IF EXISTS auth_own_conversation_ids();\n\
-             DROP FUNCTION IF EXISTS auth_readable_conversation_ids();\n",
+             DROP FUNCTION IF EXISTS auth_own_conversation_id_array();\n\
+             DROP FUNCTION IF EXISTS auth_readable_conversation_id_array();\n",
         );
         db.execute_unprepared(&sql).await?;
         Ok(())

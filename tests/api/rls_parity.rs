@@ -35,6 +35,38 @@ use uuid::Uuid;
 
 use crate::harness;
 
+/// A database set up as Supabase sets up the schemas PostgREST publishes, before confab
+/// migrates it: the three roles, and default privileges that grant them everything on
+/// what the migrations create. The policies and the migration's privileges must hold
+/// against that (Supabase does this for `public`; an install there, or a `confab` schema
+/// exposed through PostgREST, gets the same).
+pub(crate) const SUPABASE_DEFAULTS: &str = r#"
+DO $$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+    BEGIN
+      EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      NULL;
+    END;
+  END LOOP;
+END
+$$;
+CREATE SCHEMA confab;
+GRANT USAGE ON SCHEMA confab TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA confab GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA confab GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA confab GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+"#;
+
+/// A gateway on a fresh Postgres database prepared with [`SUPABASE_DEFAULTS`], or None
+/// without `TEST_DATABASE_URL`.
+pub(crate) async fn supabase_like() -> Option<harness::TestApp> {
+    harness::postgres_prepared(SUPABASE_DEFAULTS, |_| {}).await
+}
+
 /// One table (or view) compared: the SQL key of a row as text, and the access module's
 /// condition for the same rows. Adding a table is adding one entry.
 struct Table {
@@ -279,12 +311,15 @@ const TABLES: &[Table] = &[
     },
 ];
 
+/// One membership of the random world: its id, its user, their role.
+type Membership = (Uuid, Uuid, TeamRole);
+
 /// The random world, as the test keeps it to decide what writes the gateway allows.
 #[derive(Default)]
 struct World {
     users: Vec<Uuid>,
-    /// team → (membership id, user, role)
-    teams: Vec<(Uuid, Vec<(Uuid, Uuid, TeamRole)>)>,
+    /// Each team with its memberships.
+    teams: Vec<(Uuid, Vec<Membership>)>,
     projects: Vec<Uuid>,
     conversations: Vec<Uuid>,
     messages: Vec<Uuid>,
@@ -846,6 +881,16 @@ async fn attempts_of(db: &DatabaseConnection, w: &World, me: Uuid) -> Vec<Attemp
         );
     }
     add(
+        "change own email through own_profile".into(),
+        format!("UPDATE own_profile SET email = 'new-hire@acme.com' WHERE id = '{me}'"),
+        false,
+    );
+    add(
+        "publish a realtime event".into(),
+        "SELECT confab_publish('[]')".to_owned(),
+        false,
+    );
+    add(
         "write own ledger".into(),
         format!(
             "INSERT INTO credit_transactions (id, user_id, sequence, amount, balance_after, kind, created_at) VALUES ('{}', '{me}', 50, 1000, 1000, 'grant', now())",
@@ -876,6 +921,17 @@ async fn attempts_of(db: &DatabaseConnection, w: &World, me: Uuid) -> Vec<Attemp
         format!("INSERT INTO teams (id, name, tier, created_at, updated_at) VALUES ('{}', 'new', 'free', now(), now())", Uuid::new_v4()),
         true,
     );
+    let new_team = Uuid::new_v4();
+    add(
+        "create a team and enter it as its OWNER".into(),
+        format!(
+            "INSERT INTO teams (id, name, tier, created_at, updated_at) VALUES ('{new_team}', 'mine', 'free', now(), now()); \
+             INSERT INTO team_members (id, team_id, user_id, role, is_default, joined_at) \
+             VALUES ('{}', '{new_team}', '{me}', 'owner', false, now())",
+            Uuid::new_v4()
+        ),
+        true,
+    );
     add(
         "join the waitlist".into(),
         format!(
@@ -884,6 +940,61 @@ async fn attempts_of(db: &DatabaseConnection, w: &World, me: Uuid) -> Vec<Attemp
         ),
         true,
     );
+    list
+}
+
+/// The writes the anonymous tries: the public forms only.
+fn anonymous_attempts(w: &World) -> Vec<Attempt> {
+    let user = w.users[0];
+    let attempt = |what: &str, sql: String, allowed: bool| Attempt {
+        what: what.to_owned(),
+        sql,
+        allowed,
+    };
+    let mut list = vec![
+        attempt(
+            "join the waitlist",
+            format!(
+                "INSERT INTO waitlist_entries (id, email, email_key, created_at) \
+                 VALUES ('{}', 'anon@w.example.com', 'anon@w.example.com', now())",
+                Uuid::new_v4()
+            ),
+            true,
+        ),
+        attempt(
+            "record an anonymous visit",
+            format!(
+                "INSERT INTO site_visits (id, path, created_at) VALUES ('{}', '/', now())",
+                Uuid::new_v4()
+            ),
+            true,
+        ),
+        attempt(
+            "record a visit as a user",
+            format!(
+                "INSERT INTO site_visits (id, user_id, path, created_at) VALUES ('{}', '{user}', '/', now())",
+                Uuid::new_v4()
+            ),
+            false,
+        ),
+        attempt("create a project", insert_project(user, None), false),
+        attempt(
+            "create a team",
+            format!(
+                "INSERT INTO teams (id, name, tier, created_at, updated_at) VALUES ('{}', 'x', 'free', now(), now())",
+                Uuid::new_v4()
+            ),
+            false,
+        ),
+        attempt("publish a realtime event", "SELECT confab_publish('[]')".to_owned(), false),
+    ];
+    for p in &w.projects {
+        list.push(attempt(
+            "update a project",
+            format!("UPDATE projects SET title = 'x' WHERE id = '{p}'"),
+            false,
+        ));
+    }
     list
 }
 
@@ -908,7 +1019,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_policies_show_and_allow_exactly_what_the_access_module_does() {
-    let Some(app) = harness::postgres().await else {
+    let Some(app) = supabase_like().await else {
         return;
     };
     let seed = env_number("CONFAB_RLS_PARITY_SEED", 11);
@@ -965,15 +1076,23 @@ async fn postgres_policies_show_and_allow_exactly_what_the_access_module_does() 
 
     let mut tried = 0;
     let mut allowed = 0;
+    let mut writers: Vec<(Viewer, Vec<Attempt>)> =
+        vec![(Viewer::Anonymous, anonymous_attempts(&world))];
     for me in &world.users {
-        let attempts = attempts_of(&app.db, &world, *me).await;
-        let txn = begin_as(&app.db, &user_viewer(*me)).await;
-        for attempt in &attempts {
+        writers.push((user_viewer(*me), attempts_of(&app.db, &world, *me).await));
+    }
+    for (viewer, attempts) in &writers {
+        let me = match viewer {
+            Viewer::User(user) => user.id.to_string(),
+            _ => "anonymous".to_owned(),
+        };
+        let txn = begin_as(&app.db, viewer).await;
+        for attempt in attempts {
             let outcome = try_write(&txn, attempt).await;
             let succeeded = matches!(outcome, Ok(rows) if rows > 0);
             if succeeded != attempt.allowed {
                 mismatches.push(format!(
-                    "user {me}: {} ({}) -> {outcome:?}, the gateway {}",
+                    "{me}: {} ({}) -> {outcome:?}, the gateway {}",
                     attempt.what,
                     attempt.sql,
                     if attempt.allowed {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::documents::ADD_TEAM_MEMBER;
 use crate::harness::{self, TestApp, User};
-use crate::rls_parity::begin_as;
+use crate::rls_parity::{begin_as, supabase_like};
 use confab::auth::{UserClaims, Viewer};
 
 const ADD_ADMIN: &str = r#"
@@ -78,7 +78,7 @@ async fn team_with_admin(app: &TestApp, owner: &User, admin: &User) -> (Uuid, Uu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_user_cannot_take_an_invited_email_with_rls() {
-    let Some(app) = harness::postgres().await else {
+    let Some(app) = supabase_like().await else {
         return;
     };
     let owner = harness::user("owner");
@@ -164,7 +164,7 @@ async fn postgres_a_user_cannot_take_an_invited_email_with_rls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_admin_cannot_act_on_owners_or_team_projects_with_rls() {
-    let Some(app) = harness::postgres().await else {
+    let Some(app) = supabase_like().await else {
         return;
     };
     let owner = harness::user("owner");
@@ -237,7 +237,7 @@ async fn postgres_an_admin_cannot_act_on_owners_or_team_projects_with_rls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outsiders_and_last_owners_are_refused_with_rls() {
-    let Some(app) = harness::postgres().await else {
+    let Some(app) = supabase_like().await else {
         return;
     };
     let owner = harness::user("owner");
@@ -302,7 +302,7 @@ async fn postgres_outsiders_and_last_owners_are_refused_with_rls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_private_profile_columns_stay_private_with_rls() {
-    let Some(app) = harness::postgres().await else {
+    let Some(app) = supabase_like().await else {
         return;
     };
     let owner = harness::user("owner");
