@@ -517,7 +517,9 @@ const READ_THROUGH_ARRAYS: &[&str] = &["conversations", "messages"];
 /// (table, privileges of `authenticated`, privileges of `anon`). Every table here gets
 /// its policies replaced by those of `POLICIES`, `ALL` for `service_role`, and nothing
 /// else for `anon` and `authenticated`. Columns missing from an UPDATE list cannot be
-/// changed: emails, balances, owners, teams, memberships' user and team.
+/// changed: emails, balances, owners, teams, memberships' user and team. A command the
+/// gateway offers no user for a table is not granted (settings and profiles are made at
+/// sign-in and never deleted alone, log lines are appended, progress is recorded).
 const TABLES: &[(&str, &str, &str)] = &[
     (
         "profiles",
@@ -525,7 +527,7 @@ const TABLES: &[(&str, &str, &str)] = &[
          UPDATE (display_name, full_name, avatar_url, onboarding_completed, onboarding, updated_at)",
         "SELECT (id, display_name, avatar_url)",
     ),
-    ("settings", "SELECT, INSERT, UPDATE, DELETE", ""),
+    ("settings", "SELECT, UPDATE", ""),
     (
         "projects",
         "SELECT, INSERT, DELETE, \
@@ -548,10 +550,10 @@ const TABLES: &[(&str, &str, &str)] = &[
     ("teams", "SELECT, INSERT, DELETE, UPDATE (name, updated_at)", ""),
     ("team_members", "SELECT, INSERT, DELETE, UPDATE (role, is_default)", ""),
     ("tasks", "SELECT, INSERT, UPDATE, DELETE", ""),
-    ("task_logs", "SELECT, INSERT, UPDATE, DELETE", ""),
+    ("task_logs", "SELECT, INSERT", ""),
     ("goals", "SELECT, INSERT, UPDATE, DELETE", ""),
     ("journal_entries", "SELECT, INSERT, UPDATE, DELETE", ""),
-    ("progress_metrics", "SELECT, INSERT, UPDATE, DELETE", ""),
+    ("progress_metrics", "SELECT, INSERT, UPDATE", ""),
     ("workspace_files", "SELECT, INSERT, UPDATE, DELETE", ""),
     ("credit_accounts", "SELECT", ""),
     ("credit_transactions", "SELECT", ""),

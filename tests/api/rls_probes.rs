@@ -1,8 +1,9 @@
 //! The probes of issue 11, each run as PostgREST would run it (role `authenticated` or
-//! `anon` with a user's claims) on data the gateway made (Postgres only). Each failed
-//! before the policy-parity migration: the email hijack, an ADMIN over OWNERs, an ADMIN
-//! taking or deleting a team project, an outsider's project in a team, the last OWNER
-//! leaving, private profile columns read by others.
+//! `anon` with a user's claims) on data the gateway made (Postgres only): the email
+//! hijack of `addTeamMember`, an ADMIN over OWNERs, an ADMIN taking or deleting a team
+//! project, an outsider's project in a team, the last OWNER leaving, private profile
+//! columns read by others. Each probe is checked and the test fails at its end with every
+//! probe that went through, so a run on the earlier policies lists them all.
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 use serde_json::json;
@@ -32,8 +33,36 @@ fn viewer(user: &User) -> Viewer {
     })
 }
 
-/// Runs `sql` as `user` through PostgREST's role and claims, and commits when it
-/// succeeds: the outcome is the statement's (rows changed) or its error.
+/// The probes that went through (or answers that differ from the expected ones).
+#[derive(Default)]
+struct Probes(Vec<String>);
+
+impl Probes {
+    fn check(&mut self, held: bool, what: impl std::fmt::Display) {
+        if !held {
+            self.0.push(what.to_string());
+        }
+    }
+
+    /// The statement was refused with an error that says `why`.
+    fn refused(&mut self, outcome: &Result<u64, String>, why: &str, sql: &str) {
+        self.check(
+            outcome.as_ref().is_err_and(|e| e.contains(why)),
+            format!("{sql}: {outcome:?}, expected an error with {why:?}"),
+        );
+    }
+
+    fn done(self) {
+        assert!(
+            self.0.is_empty(),
+            "probes that went through:\n{}",
+            self.0.join("\n")
+        );
+    }
+}
+
+/// Runs `sql` as PostgREST would for `who` (role and claims) and commits when it
+/// succeeds: the outcome is the number of rows changed, or the error.
 async fn as_user(app: &TestApp, who: &Viewer, sql: &str) -> Result<u64, String> {
     let txn: DatabaseTransaction = begin_as(&app.db, who).await;
     match txn.execute_unprepared(sql).await {
@@ -49,6 +78,26 @@ async fn as_user(app: &TestApp, who: &Viewer, sql: &str) -> Result<u64, String> 
     }
 }
 
+/// Reads one text column as `who`, or the error.
+async fn read_as(app: &TestApp, who: &Viewer, sql: &str) -> Result<Vec<String>, String> {
+    let txn = begin_as(&app.db, who).await;
+    let rows = txn
+        .query_all_raw(Statement::from_string(
+            txn.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .map_err(|e| e.to_string())
+        .map(|rows| {
+            rows.iter()
+                .map(|row| row.try_get_by_index::<String>(0).unwrap())
+                .collect()
+        });
+    txn.rollback().await.unwrap();
+    rows
+}
+
+/// Reads one text column as the tables' owner.
 async fn column(app: &TestApp, sql: &str) -> Vec<String> {
     app.db
         .query_all_raw(Statement::from_string(
@@ -81,6 +130,7 @@ async fn postgres_a_user_cannot_take_an_invited_email_with_rls() {
     let Some(app) = supabase_like().await else {
         return;
     };
+    let mut probes = Probes::default();
     let owner = harness::user("owner");
     let attacker = harness::user("attacker");
     let team = app.create_team(&owner, "Acme").await;
@@ -91,24 +141,17 @@ async fn postgres_a_user_cannot_take_an_invited_email_with_rls() {
     app.create_chat(&owner, "salaries", Some(project)).await;
     app.ok(&attacker, "{ viewer { id } }", json!({})).await;
 
-    // The attacker rewrites their own email, as PostgREST lets a user do with their JWT.
-    let forged = as_user(
-        &app,
-        &viewer(&attacker),
-        &format!(
+    // The attacker rewrites their own email, as PostgREST lets a user do with their JWT;
+    // nor may they change their balance or an owner column.
+    for sql in [
+        format!(
             "UPDATE profiles SET email = 'new-hire@acme.com' WHERE id = '{}'",
             attacker.id
         ),
-    )
-    .await;
-    assert!(
-        forged
-            .as_ref()
-            .is_err_and(|e| e.contains("permission denied")),
-        "{forged:?}"
-    );
-    // Nor through their balance or an owner column.
-    for sql in [
+        format!(
+            "UPDATE own_profile SET email = 'new-hire@acme.com' WHERE id = '{}'",
+            attacker.id
+        ),
         format!(
             "UPDATE credit_accounts SET balance = 1000000 WHERE user_id = '{}'",
             attacker.id
@@ -123,26 +166,23 @@ async fn postgres_a_user_cannot_take_an_invited_email_with_rls() {
         ),
     ] {
         let outcome = as_user(&app, &viewer(&attacker), &sql).await;
-        assert!(
-            outcome
-                .as_ref()
-                .is_err_and(|e| e.contains("permission denied")),
-            "{sql}: {outcome:?}"
-        );
+        probes.refused(&outcome, "permission denied", &sql);
     }
-    assert_eq!(
-        column(
-            &app,
-            &format!(
-                "SELECT coalesce(email, '') FROM profiles WHERE id = '{}'",
-                attacker.id
-            )
-        )
-        .await,
-        vec![attacker.email.clone()]
+    let email = column(
+        &app,
+        &format!(
+            "SELECT coalesce(email, '') FROM profiles WHERE id = '{}'",
+            attacker.id
+        ),
+    )
+    .await;
+    probes.check(
+        email == vec![attacker.email.clone()],
+        format!("the attacker's email is now {email:?}"),
     );
 
-    // The owner invites the new hire, who has not signed in: nobody joins.
+    // The owner invites the new hire, who has not signed in: nobody joins, and the
+    // attacker reads nothing of the team.
     let reply = app
         .as_user(
             &owner,
@@ -150,16 +190,23 @@ async fn postgres_a_user_cannot_take_an_invited_email_with_rls() {
             json!({ "t": team, "e": "new-hire@acme.com" }),
         )
         .await;
-    assert_eq!(reply.code(), "NOT_FOUND");
+    probes.check(
+        reply.codes() == vec!["NOT_FOUND".to_owned()],
+        format!("addTeamMember(new-hire@acme.com) answered {}", reply.body),
+    );
     let seen = app
         .ok(&attacker, TEAM_CHAT_TITLES, json!({ "t": team }))
         .await;
-    assert_eq!(seen["team"], json!(null));
+    probes.check(
+        seen["team"] == json!(null),
+        format!("the attacker reads the team: {seen}"),
+    );
     let seen = app.ok(&owner, TEAM_CHAT_TITLES, json!({ "t": team })).await;
     assert_eq!(
         seen["team"]["projects"]["nodes"][0]["chats"]["nodes"][0]["title"],
         json!("salaries")
     );
+    probes.done();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,12 +214,13 @@ async fn postgres_an_admin_cannot_act_on_owners_or_team_projects_with_rls() {
     let Some(app) = supabase_like().await else {
         return;
     };
+    let mut probes = Probes::default();
     let owner = harness::user("owner");
     let admin = harness::user("admin");
     let (team, project) = team_with_admin(&app, &owner, &admin).await;
     let as_admin = viewer(&admin);
 
-    let refused = [
+    for sql in [
         format!(
             "UPDATE team_members SET role = 'owner' WHERE team_id = '{team}' AND user_id = '{}'",
             admin.id
@@ -192,12 +240,11 @@ async fn postgres_an_admin_cannot_act_on_owners_or_team_projects_with_rls() {
         format!(
             "UPDATE projects SET status = 'deleted', deleted_at = now() WHERE id = '{project}'"
         ),
-    ];
-    for sql in &refused {
-        let outcome = as_user(&app, &as_admin, sql).await;
-        assert!(
+    ] {
+        let outcome = as_user(&app, &as_admin, &sql).await;
+        probes.check(
             !matches!(outcome, Ok(rows) if rows > 0),
-            "{sql} went through: {outcome:?}"
+            format!("{sql} went through: {outcome:?}"),
         );
     }
     // What an ADMIN may do still works: rename the project.
@@ -210,29 +257,29 @@ async fn postgres_an_admin_cannot_act_on_owners_or_team_projects_with_rls() {
         .await,
         Ok(1)
     );
-    assert_eq!(
-        column(
-            &app,
-            &format!(
-                "SELECT role || ':' || user_id::text FROM team_members WHERE team_id = '{team}' ORDER BY role DESC"
-            )
-        )
-        .await,
-        vec![
-            format!("owner:{}", owner.id),
-            format!("admin:{}", admin.id)
-        ]
+    let members = column(
+        &app,
+        &format!(
+            "SELECT role || ':' || user_id::text FROM team_members WHERE team_id = '{team}' ORDER BY role DESC"
+        ),
+    )
+    .await;
+    probes.check(
+        members == vec![format!("owner:{}", owner.id), format!("admin:{}", admin.id)],
+        format!("the team's members are now {members:?}"),
     );
-    assert_eq!(
-        column(
-            &app,
-            &format!(
-                "SELECT status || ':' || owner_id::text || ':' || title FROM projects WHERE id = '{project}'"
-            )
-        )
-        .await,
-        vec![format!("active:{}:renamed", owner.id)]
+    let row = column(
+        &app,
+        &format!(
+            "SELECT status || ':' || owner_id::text || ':' || title FROM projects WHERE id = '{project}'"
+        ),
+    )
+    .await;
+    probes.check(
+        row == vec![format!("active:{}:renamed", owner.id)],
+        format!("the team project is now {row:?}"),
     );
+    probes.done();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,45 +287,29 @@ async fn postgres_outsiders_and_last_owners_are_refused_with_rls() {
     let Some(app) = supabase_like().await else {
         return;
     };
+    let mut probes = Probes::default();
     let owner = harness::user("owner");
     let admin = harness::user("admin");
     let outsider = harness::user("outsider");
     app.ok(&outsider, "{ viewer { id } }", json!({})).await;
     let (team, _) = team_with_admin(&app, &owner, &admin).await;
 
-    let forged = as_user(
-        &app,
-        &viewer(&outsider),
-        &format!(
-            "INSERT INTO projects (id, owner_id, team_id, title, status, is_public, metadata, created_at, updated_at) \
-             VALUES ('{}', '{}', '{team}', 'planted', 'active', false, '{{}}', now(), now())",
-            Uuid::new_v4(),
-            outsider.id
-        ),
-    )
-    .await;
-    assert!(
-        forged
-            .as_ref()
-            .is_err_and(|e| e.contains("row-level security")),
-        "{forged:?}"
+    let sql = format!(
+        "INSERT INTO projects (id, owner_id, team_id, title, status, is_public, metadata, created_at, updated_at) \
+         VALUES ('{}', '{}', '{team}', 'planted', 'active', false, '{{}}', now(), now())",
+        Uuid::new_v4(),
+        outsider.id
     );
+    let forged = as_user(&app, &viewer(&outsider), &sql).await;
+    probes.refused(&forged, "row-level security", &sql);
 
     // The last OWNER cannot leave (checked at commit)...
-    let left = as_user(
-        &app,
-        &viewer(&owner),
-        &format!(
-            "DELETE FROM team_members WHERE team_id = '{team}' AND user_id = '{}'",
-            owner.id
-        ),
-    )
-    .await;
-    assert!(
-        left.as_ref()
-            .is_err_and(|e| e.contains("a team keeps at least one OWNER")),
-        "{left:?}"
+    let sql = format!(
+        "DELETE FROM team_members WHERE team_id = '{team}' AND user_id = '{}'",
+        owner.id
     );
+    let left = as_user(&app, &viewer(&owner), &sql).await;
+    probes.refused(&left, "a team keeps at least one OWNER", &sql);
     // ...but an ADMIN may leave.
     let left = as_user(
         &app,
@@ -290,14 +321,16 @@ async fn postgres_outsiders_and_last_owners_are_refused_with_rls() {
     )
     .await;
     assert_eq!(left, Ok(1));
-    assert_eq!(
-        column(
-            &app,
-            &format!("SELECT user_id::text FROM team_members WHERE team_id = '{team}'")
-        )
-        .await,
-        vec![owner.id.to_string()]
+    let members = column(
+        &app,
+        &format!("SELECT user_id::text FROM team_members WHERE team_id = '{team}'"),
+    )
+    .await;
+    probes.check(
+        members == vec![owner.id.to_string()],
+        format!("the team's members are now {members:?}"),
     );
+    probes.done();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,66 +338,64 @@ async fn postgres_private_profile_columns_stay_private_with_rls() {
     let Some(app) = supabase_like().await else {
         return;
     };
+    let mut probes = Probes::default();
     let owner = harness::user("owner");
     let admin = harness::user("admin");
     team_with_admin(&app, &owner, &admin).await;
     app.create_project(&owner, "open source", true).await;
 
-    let anon = begin_as(&app.db, &Viewer::Anonymous).await;
-    let private = anon
-        .query_all_raw(Statement::from_string(
-            anon.get_database_backend(),
-            "SELECT email, full_name, onboarding FROM profiles".to_owned(),
-        ))
-        .await;
-    assert!(
+    // The anon key reads public profiles, not their private columns.
+    let private = read_as(
+        &app,
+        &Viewer::Anonymous,
+        "SELECT coalesce(email, '') || full_name || onboarding::text FROM profiles",
+    )
+    .await;
+    probes.check(
         private
             .as_ref()
-            .is_err_and(|e| e.to_string().contains("permission denied")),
-        "{private:?}"
+            .is_err_and(|e| e.contains("permission denied")),
+        format!("the anon key reads private columns: {private:?}"),
     );
-    anon.rollback().await.unwrap();
-    let anon = begin_as(&app.db, &Viewer::Anonymous).await;
-    let public: Vec<String> = anon
-        .query_all_raw(Statement::from_string(
-            anon.get_database_backend(),
-            "SELECT id::text FROM profiles".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get_by_index::<String>(0).unwrap())
-        .collect();
-    assert_eq!(public, vec![owner.id.to_string()]);
-    anon.rollback().await.unwrap();
+    let public = read_as(&app, &Viewer::Anonymous, "SELECT id::text FROM profiles").await;
+    assert_eq!(public, Ok(vec![owner.id.to_string()]));
 
     // A teammate sees the other's public profile, not their email...
-    let teammate = begin_as(&app.db, &viewer(&admin)).await;
-    let email = teammate
-        .query_all_raw(Statement::from_string(
-            teammate.get_database_backend(),
-            format!("SELECT email FROM profiles WHERE id = '{}'", owner.id),
-        ))
-        .await;
-    assert!(
+    let email = read_as(
+        &app,
+        &viewer(&admin),
+        &format!(
+            "SELECT coalesce(email, '') FROM profiles WHERE id = '{}'",
+            owner.id
+        ),
+    )
+    .await;
+    probes.check(
         email
             .as_ref()
-            .is_err_and(|e| e.to_string().contains("permission denied")),
-        "{email:?}"
+            .is_err_and(|e| e.contains("permission denied")),
+        format!("a teammate reads the owner's email: {email:?}"),
     );
-    teammate.rollback().await.unwrap();
+    let names = read_as(
+        &app,
+        &viewer(&admin),
+        "SELECT coalesce(display_name, id::text) FROM profiles",
+    )
+    .await;
+    probes.check(
+        names.as_ref().is_ok_and(|names| names.len() == 2),
+        format!("a teammate's public profiles: {names:?}"),
+    );
     // ...and reads their own through `own_profile`.
-    let me = begin_as(&app.db, &viewer(&admin)).await;
-    let own: Vec<String> = me
-        .query_all_raw(Statement::from_string(
-            me.get_database_backend(),
-            "SELECT coalesce(email, '') FROM own_profile".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get_by_index::<String>(0).unwrap())
-        .collect();
-    assert_eq!(own, vec![admin.email.clone()]);
-    me.rollback().await.unwrap();
+    let own = read_as(
+        &app,
+        &viewer(&admin),
+        "SELECT coalesce(email, '') FROM own_profile",
+    )
+    .await;
+    probes.check(
+        own == Ok(vec![admin.email.clone()]),
+        format!("own_profile: {own:?}"),
+    );
+    probes.done();
 }
