@@ -348,7 +348,7 @@ async fn postgres_private_profile_columns_stay_private_with_rls() {
     let private = read_as(
         &app,
         &Viewer::Anonymous,
-        "SELECT coalesce(email, '') || full_name || onboarding::text FROM profiles",
+        "SELECT concat_ws(',', email, full_name, onboarding::text) FROM profiles",
     )
     .await;
     probes.check(
