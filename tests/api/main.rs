@@ -30,6 +30,8 @@ mod public_forms;
 mod readiness;
 mod realtime;
 mod request_log;
+mod rls_parity;
+mod rls_probes;
 mod schema;
 mod schema_controls;
 mod schema_diff;
