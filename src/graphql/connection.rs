@@ -35,6 +35,8 @@ pub enum CountKey {
     ConversationMessages(Uuid),
     TeamMembers(Uuid),
     TeamProjects(Uuid),
+    ProjectFiles(Uuid),
+    ConversationAttachments(Uuid),
 }
 
 /// Where a connection's `totalCount` comes from; computed only when asked for.
