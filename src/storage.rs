@@ -114,12 +114,16 @@ pub struct RequestLimits {
 #[derive(Clone)]
 pub struct Storage(Arc<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     store: Arc<dyn ObjectStore>,
     /// The S3 store again, as a URL signer, when downloads redirect to S3.
     presigner: Option<Arc<AmazonS3>>,
     base: Path,
     chunk_bytes: usize,
+    /// Whether the store keeps a type and disposition with an object (S3; the local
+    /// filesystem does not, and needs none: the gateway serves its objects itself).
+    keeps_attributes: bool,
     signing_key: Vec<u8>,
     url_ttl: Duration,
     rules: [BucketRules; 4],
@@ -232,6 +236,7 @@ impl Storage {
             presigner,
             base,
             chunk_bytes,
+            keeps_attributes: chunk_bytes == S3_CHUNK_BYTES,
             signing_key,
             url_ttl: Duration::from_secs(settings.storage_url_ttl),
             rules: [
@@ -272,6 +277,13 @@ impl Storage {
 
     pub fn sweep_grace(&self) -> Duration {
         self.0.sweep_grace
+    }
+
+    /// The same store with another grace period (tests, a manual sweep).
+    pub fn with_sweep_grace(&self, grace: Duration) -> Storage {
+        let mut inner = (*self.0).clone();
+        inner.sweep_grace = grace;
+        Storage(Arc::new(inner))
     }
 
     /// Where the store is (for the log).
@@ -325,18 +337,24 @@ impl Storage {
                 }
             }
         }
-        let mime = sniff(&head).unwrap_or("application/octet-stream");
         let mut attributes = Attributes::new();
-        attributes.insert(Attribute::ContentType, mime.to_owned().into());
-        attributes.insert(
-            Attribute::ContentDisposition,
-            (if is_inline_type(mime) {
-                "inline"
-            } else {
-                "attachment"
-            })
-            .into(),
-        );
+        if self.0.keeps_attributes {
+            let mime = match sniff(&head) {
+                Some(mime) if !is_markup(mime) => mime,
+                Some(_) => "text/plain",
+                None => "application/octet-stream",
+            };
+            attributes.insert(Attribute::ContentType, mime.to_owned().into());
+            attributes.insert(
+                Attribute::ContentDisposition,
+                (if is_inline_type(mime) {
+                    "inline"
+                } else {
+                    "attachment"
+                })
+                .into(),
+            );
+        }
         let path = self.object_path(bucket, id);
         let upload = self
             .0
@@ -588,7 +606,7 @@ fn looks_like_text(head: &[u8]) -> bool {
 /// content is of no type the gateway recognises.
 pub fn content_type(head: &[u8], claimed: Option<&str>, file_name: &str) -> Option<String> {
     let sniffed = sniff(head)?;
-    if sniffed != "text/plain" {
+    if !is_markup(sniffed) {
         return Some(sniffed.to_owned());
     }
     let claimed = claimed
@@ -606,6 +624,12 @@ pub fn content_type(head: &[u8], claimed: Option<&str>, file_name: &str) -> Opti
         _ => "text/plain",
     };
     Some(text.to_owned())
+}
+
+/// Text a browser would interpret (HTML, XML, SVG) or plain text: kept as text, never
+/// with a type that renders.
+fn is_markup(mime: &str) -> bool {
+    mime.starts_with("text/") || mime.ends_with("xml") || mime.ends_with("+xml")
 }
 
 /// Whether a download may be shown inline on the gateway's origin: raster images only
