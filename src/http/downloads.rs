@@ -244,7 +244,10 @@ mod tests {
 
     fn range(value: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
         let mut headers = HeaderMap::new();
-        headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(value).expect("a header value"),
+        );
         byte_range(&headers, size)
     }
 

@@ -125,15 +125,12 @@ pub async fn multipart(
         Err(rejection) if rejection.is_bad_token() => return rejection.into_response(),
         caller => caller,
     };
-    match &caller {
-        Ok(Authenticated(Viewer::Anonymous)) => {
-            return refuse(
-                ErrorCode::Unauthenticated,
-                "sign in as a user to upload files",
-                media,
-            )
-        }
-        _ => {}
+    if let Ok(Authenticated(Viewer::Anonymous)) = &caller {
+        return refuse(
+            ErrorCode::Unauthenticated,
+            "sign in as a user to upload files",
+            media,
+        );
     }
     let storage = state.storage.clone();
     let mut staged: Vec<StagedFile> = Vec::new();
