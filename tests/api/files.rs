@@ -1268,3 +1268,80 @@ async fn readiness_needs_the_object_store() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["checks"]["storage"]["status"], "down", "{body}");
 }
+
+/// A maintained JavaScript upload client (`extract-files` + fetch, tests/browser/upload.mjs)
+/// uploads a project file and a chat attachment, then downloads both by their URLs
+/// without a token: the same bytes.
+async fn javascript_client_uploads_and_downloads(f: Files) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !dir.join("node_modules/extract-files").exists() {
+        assert!(
+            std::env::var("CONFAB_BROWSER_TESTS").as_deref() != Ok("1"),
+            "CONFAB_BROWSER_TESTS=1 but tests/browser/node_modules is missing"
+        );
+        eprintln!("skipping the upload client test: run `npm ci` in tests/browser");
+        return;
+    }
+    let alice = harness::user("alice");
+    let project = f.app.create_project(&alice, "From Node", false).await;
+    let chat = f.app.create_chat(&alice, "From Node", None).await;
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new("node")
+            .arg("upload.mjs")
+            .current_dir(&dir)
+            .env("CONFAB_URL", &f.app.url)
+            .env("CONFAB_TOKEN", &alice.token)
+            .env("CONFAB_PROJECT", project.to_string())
+            .env("CONFAB_CHAT", chat.to_string())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the client finishes in time")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the client succeeds: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            json!({ "field": "uploadProjectFile", "status": 200, "mimeType": "image/png",
+                    "sizeBytes": 70000, "downloaded": 70000, "same": true }),
+            json!({ "field": "uploadChatAttachment", "status": 200, "mimeType": "application/pdf",
+                    "sizeBytes": 900, "downloaded": 900, "same": true }),
+        ]
+    );
+    let listed = f
+        .app
+        .ok(&alice, PROJECT_FILES, json!({ "p": project }))
+        .await;
+    assert_eq!(
+        listed["project"]["files"]["nodes"][0]["fileName"],
+        "diagram.png"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn javascript_upload_client_sqlite() {
+    if let Some(f) = start(false, false, defaults).await {
+        javascript_client_uploads_and_downloads(f).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn javascript_upload_client_postgres_s3() {
+    if harness::postgres_admin_url().is_none() {
+        return;
+    }
+    if let Some(f) = start(true, true, defaults).await {
+        javascript_client_uploads_and_downloads(f).await;
+    }
+}
