@@ -1345,3 +1345,132 @@ async fn javascript_upload_client_postgres_s3() {
         javascript_client_uploads_and_downloads(f).await;
     }
 }
+
+/// Measurement, not a check of speed: `cargo test --test api files::upload_memory --
+/// --ignored --nocapture`. Starts `confab serve` as its own process (SQLite and the local
+/// store in a temporary directory), warms it with a small upload, then uploads a 50 MiB
+/// voice recording while sampling the process's resident memory (VmRSS) every 5 ms, and
+/// prints the baseline, the peak and the growth. The upload is streamed part by part into
+/// the store, so the growth stays under 10 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn upload_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display()),
+        )
+        .env("CONFAB_JWT_SECRET", harness::SECRET)
+        .env("CONFAB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CONFAB_STORAGE_SIGNING_KEY", SIGNING_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("confab serve starts");
+    let pid = child.id();
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let alice = harness::user("alice");
+    let gql = |query: &'static str| {
+        client
+            .post(format!("{url}/graphql"))
+            .bearer_auth(&alice.token)
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    let chat: Value = gql("mutation { createConversation(input: {title: \"m\"}) { id } }")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat = chat["data"]["createConversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |bytes: Vec<u8>| {
+        let body = multipart_body(
+            &json!({ "query": UPLOAD_ATTACHMENT, "variables": { "c": chat, "kind": "AUDIO", "file": null } }),
+            &json!({ "0": ["variables.file"] }),
+            &[Part {
+                name: "0",
+                file_name: "v.mp3",
+                content_type: "audio/mpeg",
+                bytes,
+            }],
+        );
+        client
+            .post(format!("{url}/graphql"))
+            .bearer_auth(&alice.token)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header("GraphQL-Require-Preflight", "1")
+            .body(body)
+            .send()
+    };
+    let warm = send(mp3(1024 * 1024)).await.unwrap().text().await.unwrap();
+    assert!(warm.contains("audio/mpeg"), "{warm}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let rss = || harness_rss_kib(pid);
+    let baseline = rss();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(harness_rss_kib(pid));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            peak
+        })
+    };
+    let size = 50 * 1024 * 1024 - 4096;
+    let answer = send(mp3(size)).await.unwrap().text().await.unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.await.unwrap().max(rss());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        answer.contains(&format!("\"sizeBytes\":{}", size + 10)),
+        "{answer}"
+    );
+    let growth = peak.saturating_sub(baseline);
+    println!(
+        "50 MiB upload: RSS baseline {:.1} MiB, peak {:.1} MiB, growth {:.1} MiB",
+        baseline as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        growth as f64 / 1024.0
+    );
+    assert!(growth < 10 * 1024, "RSS grew by {growth} KiB");
+}
+
+/// VmRSS of process `pid`, KiB.
+fn harness_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
