@@ -1024,6 +1024,29 @@ on_stores!(rows_and_objects_agree, defaults, |f: Files| async move {
         .await;
     assert!(!f.exists(Bucket::ProjectFiles, b).await);
 
+    // Deleting a conversation takes its attachments.
+    let gone_chat = f.app.create_chat(&alice, "Gone", None).await;
+    let sent = f
+        .upload(
+            &alice,
+            UPLOAD_ATTACHMENT,
+            json!({ "c": gone_chat }),
+            "g.txt",
+            "text/plain",
+            b"g".to_vec(),
+        )
+        .await;
+    let g = uuid(&sent.data()["uploadChatAttachment"]["id"]);
+    assert!(f.exists(Bucket::Attachments, g).await);
+    f.app
+        .ok(
+            &alice,
+            "mutation($id: UUID!) { deleteConversation(id: $id) }",
+            json!({ "id": gone_chat }),
+        )
+        .await;
+    assert!(!f.exists(Bucket::Attachments, g).await);
+
     let project = f.app.create_project(&alice, "Again", false).await;
     let c = uuid(
         &f.project_file(&alice, project, "c.txt", b"c".to_vec())
