@@ -208,7 +208,8 @@ pub struct ViewerFiles;
 
 #[Object]
 impl ViewerFiles {
-    /// Bytes the viewer's uploads take in all buckets (a Float: it may pass 2^31).
+    /// Bytes the viewer's uploads take in all buckets (a Float: it may pass 2^31). Cost:
+    /// one sum over the viewer's files (indexed by uploader).
     async fn storage_used_bytes(&self, ctx: &Context<'_>) -> Result<f64> {
         let rc = ctx.data::<RequestCtx>()?;
         Ok(files::used_bytes(&rc.db, &rc.viewer).await? as f64)

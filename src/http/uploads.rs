@@ -2,10 +2,10 @@
 //! (`operations`, then `map`, then the files), streamed.
 //!
 //! In order, first failure answers (400 `BAD_USER_INPUT` unless said):
-//! 1. a non-simple header (`GraphQL-Require-Preflight` or `apollo-require-preflight`),
-//!    so a cross-site form cannot post files;
-//! 2. the caller: a bad token is 401, the anonymous `UNAUTHENTICATED` (401): nothing of an
+//! 1. the caller: a bad token is 401, the anonymous `UNAUTHENTICATED` (401): nothing of an
 //!    anonymous request is stored;
+//! 2. a non-simple header (`GraphQL-Require-Preflight` or `apollo-require-preflight`),
+//!    so a cross-site form cannot post files;
 //! 3. a boundary; `operations` first (JSON, one operation, with its query), `map` second
 //!    (JSON: part name → `["variables.NAME"]`), each at most `--body-limit` bytes;
 //! 4. at most `--upload-max-files` files, each named by an `Upload` argument (`file`) of
@@ -113,14 +113,6 @@ pub async fn multipart(
     body: axum::body::Body,
     media: ResponseMedia,
 ) -> Response {
-    if !PREFLIGHT_HEADERS.iter().any(|h| headers.contains_key(*h)) {
-        return refuse(
-            ErrorCode::BadUserInput,
-            "a multipart request needs a `GraphQL-Require-Preflight` (or \
-             `apollo-require-preflight`) header",
-            media,
-        );
-    }
     let caller = match caller {
         Err(rejection) if rejection.is_bad_token() => return rejection.into_response(),
         caller => caller,
@@ -129,6 +121,14 @@ pub async fn multipart(
         return refuse(
             ErrorCode::Unauthenticated,
             "sign in as a user to upload files",
+            media,
+        );
+    }
+    if !PREFLIGHT_HEADERS.iter().any(|h| headers.contains_key(*h)) {
+        return refuse(
+            ErrorCode::BadUserInput,
+            "a multipart request needs a `GraphQL-Require-Preflight` (or \
+             `apollo-require-preflight`) header",
             media,
         );
     }
