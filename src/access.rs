@@ -22,8 +22,8 @@
 use entity::enums::{ProjectStatus, TeamRole};
 use entity::{
     conversation, credit_account, credit_transaction, goal, journal_entry, message, profile,
-    progress_metric, project, project_conversation, settings, task, task_log, team, team_member,
-    workspace_file,
+    progress_metric, project, project_conversation, settings, stored_file, task, task_log, team,
+    team_member, workspace_file,
 };
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait};
@@ -578,6 +578,57 @@ pub fn readable_waitlist_entries(viewer: &Viewer) -> Condition {
         Viewer::Service => everything(),
         _ => nothing(),
     }
+}
+
+/// [files] Stored files (project files, avatars, chat attachments) the viewer may read:
+/// avatars (public), the files of projects they may read, and the attachments of
+/// conversations they may read.
+pub fn readable_stored_files(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::Service => everything(),
+        _ => Condition::any()
+            .add(col(stored_file::Entity, stored_file::Column::Bucket).eq(AVATARS_BUCKET))
+            .add(
+                col(stored_file::Entity, stored_file::Column::ProjectId).in_subquery(
+                    Query::select()
+                        .column((project::Entity, project::Column::Id))
+                        .from(project::Entity)
+                        .cond_where(readable_projects(viewer))
+                        .to_owned(),
+                ),
+            )
+            .add(
+                col(stored_file::Entity, stored_file::Column::ConversationId).in_subquery(
+                    Query::select()
+                        .column((conversation::Entity, conversation::Column::Id))
+                        .from(conversation::Entity)
+                        .cond_where(readable_conversations(viewer))
+                        .to_owned(),
+                ),
+            ),
+    }
+}
+
+/// The bucket whose files anyone may read (`storage::Bucket::Avatars`).
+pub const AVATARS_BUCKET: &str = "avatars";
+
+/// The files the viewer uploaded: what counts against their quota, and their avatars.
+pub fn own_stored_files(viewer: &Viewer) -> Condition {
+    match viewer {
+        Viewer::User(user) => {
+            Condition::all().add(col(stored_file::Entity, stored_file::Column::OwnerId).eq(user.id))
+        }
+        _ => nothing(),
+    }
+}
+
+/// The one file a verified download signature names: for a private bucket the signature
+/// is the permission (DESIGN.md, Files), so it reads that row and no other; a public
+/// bucket's files are read by anyone.
+pub fn signed_stored_file(id: Uuid, bucket: &str) -> Condition {
+    Condition::all()
+        .add(col(stored_file::Entity, stored_file::Column::Id).eq(id))
+        .add(col(stored_file::Entity, stored_file::Column::Bucket).eq(bucket))
 }
 
 /// Who may read one row: the `readable_*` rules turned around (row → viewers instead of

@@ -9,7 +9,7 @@ use crate::auth::{mint_token, AuthConfig, Authenticator, MintClaims};
 use crate::config::{Introspection, Settings, TokenClaims};
 use crate::db::{self, StatementCounter};
 use crate::domain::search::SearchSettings;
-use crate::graphql::{build_schema, SchemaLimits};
+use crate::graphql::{build_schema_with, SchemaLimits};
 use crate::http::{self, apq::PersistedQueries, AppState};
 use crate::paging::PageLimits;
 use crate::rate_limit::{Bucket, RateLimits};
@@ -271,8 +271,10 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         },
     ));
     rate_limits.start_housekeeping(crate::rate_limit::HOUSEKEEPING_EVERY);
+    let storage = crate::storage::Storage::from_settings(settings).map_err(StartError::Config)?;
+    start_sweep(&connected.conn, &storage);
     let state = AppState {
-        schema: build_schema(SchemaLimits::from(settings), search),
+        schema: build_schema_with(SchemaLimits::from(settings), search, Some(storage.clone())),
         db: connected.conn,
         auth,
         limits: PageLimits {
@@ -293,10 +295,29 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         dev_token,
         rate_limits,
         max_response_bytes: settings.max_response_bytes,
+        storage,
+        body_limit: settings.body_limit,
     };
     Ok(App {
         router: http::router(state.clone(), settings.body_limit),
         state,
         statements: connected.statements,
     })
+}
+
+/// [files] The sweep for objects no row names: at start, then every
+/// `--storage-sweep-interval` (see `domain::files::sweep`).
+fn start_sweep(conn: &sea_orm::DatabaseConnection, storage: &crate::storage::Storage) {
+    let conn = conn.clone();
+    let storage = storage.clone();
+    let interval = storage.sweep_interval();
+    crate::storage::spawn_periodic(interval, move || {
+        let conn = conn.clone();
+        let storage = storage.clone();
+        async move {
+            if let Err(err) = crate::domain::files::sweep(&conn, &storage).await {
+                tracing::warn!(error = ?err, "storage sweep failed");
+            }
+        }
+    });
 }

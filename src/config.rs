@@ -491,6 +491,95 @@ pub struct Settings {
     /// stderr is a terminal, else json. One line per request, filtered by `RUST_LOG`.
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::telemetry::LogFormat>,
+    /// [files] Where uploads are stored: `s3://BUCKET[/PREFIX]` for an S3-compatible
+    /// store (see the `--s3-*` flags), else a local directory (default: `storage/` beside
+    /// the SQLite file, or in the working directory on Postgres).
+    #[arg(long, env = "CONFAB_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// S3: the endpoint of an S3-compatible server (MinIO, moto, R2, ...); default AWS.
+    #[arg(long, env = "CONFAB_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3: the region.
+    #[arg(long, env = "CONFAB_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// S3: the access key id (default: the AWS_* environment and instance credentials).
+    #[arg(long, env = "CONFAB_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// S3: the secret access key.
+    #[arg(long, env = "CONFAB_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// S3: answer downloads with a redirect to a presigned S3 URL (`on`) or proxy the
+    /// bytes through the gateway (`off`).
+    #[arg(long, env = "CONFAB_S3_REDIRECT", value_enum, default_value = "on")]
+    pub s3_redirect: Switch,
+    /// The key that signs private download URLs (at least 32 characters; not the JWT
+    /// secret). Default: one generated once and kept beside the SQLite file (or in the
+    /// working directory), like the development JWT secret.
+    #[arg(long, env = "CONFAB_STORAGE_SIGNING_KEY", hide_env_values = true)]
+    pub storage_signing_key: Option<String>,
+    /// How long a signed download URL stays valid, seconds.
+    #[arg(long, env = "CONFAB_STORAGE_URL_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 86_400))]
+    pub storage_url_ttl: u64,
+    /// Largest project file, bytes.
+    #[arg(long, env = "CONFAB_PROJECT_FILE_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub project_file_max_bytes: u64,
+    /// Types a project file may have (`type/*` patterns; `text/*` is any UTF-8 text).
+    #[arg(
+        long,
+        env = "CONFAB_PROJECT_FILE_TYPES",
+        value_delimiter = ',',
+        default_value = "image/*,application/pdf,text/*,application/json"
+    )]
+    pub project_file_types: Vec<String>,
+    /// Largest avatar, bytes.
+    #[arg(long, env = "CONFAB_AVATAR_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub avatar_max_bytes: u64,
+    /// Types an avatar may have.
+    #[arg(
+        long,
+        env = "CONFAB_AVATAR_TYPES",
+        value_delimiter = ',',
+        default_value = "image/png,image/jpeg,image/gif,image/webp,image/avif"
+    )]
+    pub avatar_types: Vec<String>,
+    /// Largest chat attachment (images, PDF, text), bytes.
+    #[arg(long, env = "CONFAB_ATTACHMENT_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub attachment_max_bytes: u64,
+    /// Types a chat attachment may have.
+    #[arg(
+        long,
+        env = "CONFAB_ATTACHMENT_TYPES",
+        value_delimiter = ',',
+        default_value = "image/*,application/pdf,text/*,application/json"
+    )]
+    pub attachment_types: Vec<String>,
+    /// Largest voice recording, bytes.
+    #[arg(long, env = "CONFAB_AUDIO_MAX_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub audio_max_bytes: u64,
+    /// Types a voice recording may have.
+    #[arg(
+        long,
+        env = "CONFAB_AUDIO_TYPES",
+        value_delimiter = ',',
+        default_value = "audio/*,video/webm"
+    )]
+    pub audio_types: Vec<String>,
+    /// Files in one multipart request, at most.
+    #[arg(long, env = "CONFAB_UPLOAD_MAX_FILES", default_value_t = 4)]
+    pub upload_max_files: usize,
+    /// A whole multipart request (operations, map and files), bytes at most.
+    #[arg(long, env = "CONFAB_UPLOAD_MAX_REQUEST_BYTES", default_value_t = 60 * 1024 * 1024)]
+    pub upload_max_request_bytes: u64,
+    /// Bytes each user may store in all buckets together; default: no quota.
+    #[arg(long, env = "CONFAB_STORAGE_QUOTA_BYTES")]
+    pub storage_quota_bytes: Option<u64>,
+    /// Seconds between sweeps for objects no row names (also run at start).
+    #[arg(long, env = "CONFAB_STORAGE_SWEEP_INTERVAL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub storage_sweep_interval: u64,
+    /// An object no row names is removed once it is this many seconds old (uploads in
+    /// flight are younger).
+    #[arg(long, env = "CONFAB_STORAGE_SWEEP_GRACE", default_value_t = 3600)]
+    pub storage_sweep_grace: u64,
 }
 
 /// A text-search configuration name: a lowercase identifier (it is written into DDL).

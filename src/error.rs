@@ -41,6 +41,9 @@ pub enum ErrorCode {
     /// The database is down, its pool exhausted, or it is locked or read-only past the
     /// configured timeouts: retry later (`Retry-After`).
     ServiceUnavailable,
+    /// An upload that would take the user's stored bytes past their quota
+    /// (`--storage-quota-bytes`).
+    QuotaExceeded,
 }
 
 /// Which JSON media type a response is sent as (the client's `Accept`).
@@ -55,7 +58,7 @@ pub enum ResponseMedia {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -70,6 +73,7 @@ impl ErrorCode {
         ErrorCode::PersistedQueryNotFound,
         ErrorCode::PersistedQueryRequired,
         ErrorCode::ServiceUnavailable,
+        ErrorCode::QuotaExceeded,
     ];
 
     /// The code as clients see it.
@@ -89,6 +93,7 @@ impl ErrorCode {
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 
@@ -139,7 +144,8 @@ impl ErrorCode {
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
             | ErrorCode::Conflict
-            | ErrorCode::InsufficientCredits => StatusCode::OK,
+            | ErrorCode::InsufficientCredits
+            | ErrorCode::QuotaExceeded => StatusCode::OK,
         }
     }
 }
@@ -194,6 +200,7 @@ pub enum AppError {
     ServiceUnavailable(String),
     /// The message is for the log; clients get "internal error".
     Internal(String),
+    QuotaExceeded(String),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -211,6 +218,7 @@ impl AppError {
             AppError::QueryTooComplex(_) => ErrorCode::QueryTooComplex,
             AppError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
             AppError::Internal(_) => ErrorCode::Internal,
+            AppError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
         }
     }
 
@@ -226,7 +234,8 @@ impl AppError {
             | AppError::Conflict(m)
             | AppError::InsufficientCredits(m)
             | AppError::RateLimited(m)
-            | AppError::QueryTooComplex(m) => m.clone(),
+            | AppError::QueryTooComplex(m)
+            | AppError::QuotaExceeded(m) => m.clone(),
         }
     }
 
@@ -381,6 +390,7 @@ mod tests {
             (ErrorCode::InsufficientCredits, 200, 200),
             (ErrorCode::RateLimited, 429, 429),
             (ErrorCode::ServiceUnavailable, 503, 503),
+            (ErrorCode::QuotaExceeded, 200, 200),
         ];
         assert_eq!(expected.len(), ErrorCode::ALL.len());
         for (code, json, graphql_response) in expected {

@@ -19,5 +19,6 @@ pub mod rate_limit;
 pub mod realtime;
 pub mod schema_diff;
 pub mod seed;
+pub mod storage;
 pub mod telemetry;
 pub mod validate;

@@ -16,6 +16,7 @@ pub mod project;
 pub mod project_conversation;
 pub mod settings;
 pub mod site_visit;
+pub mod stored_file;
 pub mod task;
 pub mod task_log;
 pub mod team;

@@ -5,6 +5,7 @@
 
 pub mod conversations;
 pub mod credits;
+pub mod files;
 pub mod filing;
 pub mod patch;
 pub mod profiles;

@@ -51,6 +51,8 @@ pub enum CountKey {
     ConversationMessages(Uuid),
     TeamMembers(Uuid),
     TeamProjects(Uuid),
+    ProjectFiles(Uuid),
+    ConversationAttachments(Uuid),
 }
 
 /// Where a connection's `totalCount` comes from; computed only when asked for.

@@ -326,7 +326,17 @@ impl CoreMutation {
         #[graphql(default_with = "Some(false)")] permanent: Option<bool>,
     ) -> Result<Uuid> {
         let rc = ctx.data::<RequestCtx>()?;
-        Ok(projects::delete_project(&rc.db, &rc.viewer, id, permanent.unwrap_or(false)).await?)
+        let permanent = permanent.unwrap_or(false);
+        // [files] A permanent delete takes the project's files: their objects go after
+        // the commit.
+        let files = if permanent {
+            crate::domain::files::files_of_project(&rc.db, &rc.viewer, id).await?
+        } else {
+            Vec::new()
+        };
+        let deleted = projects::delete_project(&rc.db, &rc.viewer, id, permanent).await?;
+        crate::graphql::files::remove_objects(ctx, files).await;
+        Ok(deleted)
     }
 
     async fn restore_project(&self, ctx: &Context<'_>, id: Uuid) -> Result<Project> {
@@ -397,7 +407,11 @@ impl CoreMutation {
 
     async fn delete_conversation(&self, ctx: &Context<'_>, id: Uuid) -> Result<Uuid> {
         let rc = ctx.data::<RequestCtx>()?;
-        Ok(conversations::delete_conversation(&rc.db, &rc.viewer, id).await?)
+        // [files] Its attachments' objects go after the commit.
+        let files = crate::domain::files::files_of_conversation(&rc.db, &rc.viewer, id).await?;
+        let deleted = conversations::delete_conversation(&rc.db, &rc.viewer, id).await?;
+        crate::graphql::files::remove_objects(ctx, files).await;
+        Ok(deleted)
     }
 
     /// Also moves the conversation's counters and its projects' updatedAt, atomically.
@@ -443,6 +457,10 @@ impl CoreMutation {
     /// Removes the viewer and everything the viewer owns. Irreversible.
     async fn delete_account(&self, ctx: &Context<'_>) -> Result<Uuid> {
         let rc = ctx.data::<RequestCtx>()?;
-        Ok(profiles::delete_account(&rc.db, &rc.viewer).await?)
+        // [files] The files the account takes with it: objects go after the commit.
+        let files = crate::domain::files::files_of_account(&rc.db, &rc.viewer).await?;
+        let deleted = profiles::delete_account(&rc.db, &rc.viewer).await?;
+        crate::graphql::files::remove_objects(ctx, files).await;
+        Ok(deleted)
     }
 }

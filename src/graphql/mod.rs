@@ -7,6 +7,7 @@ pub mod core;
 pub mod credits;
 pub mod date;
 pub mod errors;
+pub mod files;
 pub mod guard;
 pub mod introspection;
 pub mod loaders;
@@ -17,6 +18,7 @@ pub mod operation_fields;
 pub mod public_forms;
 pub mod realtime;
 pub mod search;
+pub mod stored_files;
 pub mod tasks;
 pub mod teams;
 pub mod types;
@@ -50,6 +52,7 @@ pub struct Mutation(
     wellness::WellnessMutation,
     credits::CreditsMutation,
     public_forms::PublicMutation,
+    files::FilesMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, realtime::RealtimeSubscription>;
@@ -89,17 +92,30 @@ pub fn build_schema(
     limits: SchemaLimits,
     search: crate::domain::search::SearchSettings,
 ) -> AppSchema {
-    let builder = Schema::build(
+    build_schema_with(limits, search, None)
+}
+
+/// As [`build_schema`], with the object store the [files] fields use.
+pub fn build_schema_with(
+    limits: SchemaLimits,
+    search: crate::domain::search::SearchSettings,
+    storage: Option<crate::storage::Storage>,
+) -> AppSchema {
+    let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         realtime::RealtimeSubscription,
     )
-    .data(search)
-    .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity)
-    .extension(guard::DocumentGuard(limits.guard))
-    .extension(errors::ErrorCodes)
-    .extension(operation_fields::OperationFields);
+    .data(search);
+    if let Some(storage) = storage {
+        builder = builder.data(storage);
+    }
+    let builder = builder
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(guard::DocumentGuard(limits.guard))
+        .extension(errors::ErrorCodes)
+        .extension(operation_fields::OperationFields);
     if limits.introspection {
         builder.finish()
     } else {

@@ -3,7 +3,7 @@
 
 use async_graphql::{Interface, Result, ID};
 
-use crate::domain::{conversations, projects, tasks, teams, wellness, workspace};
+use crate::domain::{conversations, files, projects, tasks, teams, wellness, workspace};
 use crate::graphql::node_id::NodeId;
 use crate::graphql::types::{Conversation, Message, Project};
 use crate::graphql::RequestCtx;
@@ -20,6 +20,7 @@ pub enum Node {
     WorkspaceFile(crate::graphql::workspace::WorkspaceFile),
     Goal(crate::graphql::wellness::Goal),
     JournalEntry(crate::graphql::wellness::JournalEntry),
+    ProjectFile(crate::graphql::stored_files::ProjectFile),
 }
 
 /// The object with this nodeId if the viewer may read it, else `None`.
@@ -49,6 +50,14 @@ pub async fn find(rc: &RequestCtx, node_id: &ID) -> Result<Option<Node>> {
         NodeId::JournalEntry(id) => wellness::journal::find_entry(&rc.db, &rc.viewer, id)
             .await?
             .map(|m| Node::JournalEntry(crate::graphql::wellness::JournalEntry(m))),
+        NodeId::ProjectFile(id) => files::find_readable(
+            &rc.db,
+            &rc.viewer,
+            id,
+            &[crate::storage::Bucket::ProjectFiles],
+        )
+        .await?
+        .map(|m| Node::ProjectFile(crate::graphql::stored_files::ProjectFile(m))),
     };
     Ok(node)
 }

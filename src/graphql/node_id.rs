@@ -16,6 +16,7 @@ pub enum NodeId {
     WorkspaceFile(Uuid),
     Goal(Uuid),
     JournalEntry(Uuid),
+    ProjectFile(Uuid),
 }
 
 impl NodeId {
@@ -29,6 +30,7 @@ impl NodeId {
             NodeId::WorkspaceFile(id) => ("WorkspaceFile", *id),
             NodeId::Goal(id) => ("Goal", *id),
             NodeId::JournalEntry(id) => ("JournalEntry", *id),
+            NodeId::ProjectFile(id) => ("ProjectFile", *id),
         }
     }
 
@@ -54,6 +56,7 @@ impl NodeId {
             "WorkspaceFile" => Ok(NodeId::WorkspaceFile(id)),
             "Goal" => Ok(NodeId::Goal(id)),
             "JournalEntry" => Ok(NodeId::JournalEntry(id)),
+            "ProjectFile" => Ok(NodeId::ProjectFile(id)),
             _ => Err(bad()),
         }
     }

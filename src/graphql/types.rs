@@ -432,6 +432,17 @@ impl Project {
             TotalCount::Loader(CountKey::ProjectChats(self.0.id)),
         ))
     }
+
+    /// The project's files, newest first (one statement per level for all projects).
+    #[graphql(complexity = "page_cost(first, None) * child_complexity + 1")]
+    async fn files(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<crate::graphql::stored_files::ProjectFileConnection> {
+        crate::graphql::stored_files::project_files(ctx, self.0.id, first, after).await
+    }
 }
 
 #[derive(Clone)]
@@ -536,6 +547,18 @@ impl Conversation {
             .into_iter()
             .map(Project)
             .collect())
+    }
+
+    /// Files attached to this chat that the viewer may read, newest first (one statement
+    /// per level for all chats).
+    #[graphql(complexity = "page_cost(first, None) * child_complexity + 1")]
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<crate::graphql::stored_files::ChatAttachmentConnection> {
+        crate::graphql::stored_files::conversation_attachments(ctx, self.0.id, first, after).await
     }
 }
 

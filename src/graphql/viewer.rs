@@ -16,6 +16,7 @@ pub struct Viewer(
     pub crate::graphql::wellness::ViewerWellness,
     pub crate::graphql::credits::ViewerCredits,
     pub crate::graphql::search::ViewerSearch,
+    pub crate::graphql::files::ViewerFiles,
 );
 
 impl Viewer {
@@ -28,6 +29,7 @@ impl Viewer {
             crate::graphql::wellness::ViewerWellness,
             crate::graphql::credits::ViewerCredits,
             crate::graphql::search::ViewerSearch,
+            crate::graphql::files::ViewerFiles,
         )
     }
 }

@@ -12,8 +12,10 @@
 pub mod apq;
 pub mod auth;
 pub mod cors;
+pub mod downloads;
 pub mod graphiql;
 pub mod serve;
+pub mod uploads;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -72,6 +74,11 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// The largest GraphQL response body sent over HTTP, bytes (`--max-response-bytes`).
     pub max_response_bytes: usize,
+    /// [files] The object store of uploads and downloads.
+    pub storage: crate::storage::Storage,
+    /// The largest JSON body (`--body-limit`); in a multipart request, the limit of its
+    /// `operations` and `map` parts.
+    pub body_limit: usize,
 }
 
 /// The client's IP address, when the server was started with connect info (the anonymous
@@ -130,6 +137,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/files/{bucket}/{name}", get(downloads::download))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(state.cors.layer())
         .layer(axum::middleware::from_fn(cors::preflight_no_content))
@@ -189,6 +197,7 @@ async fn record_metrics(request: axum::extract::Request, next: axum::middleware:
         "/metrics" => "/metrics",
         "/graphql/schema.graphql" => "/graphql/schema.graphql",
         p if p.starts_with("/graphiql/") => "/graphiql",
+        p if p.starts_with("/files/") => "/files",
         _ => "other",
     };
     let started = Instant::now();
@@ -225,9 +234,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .map_err(|err| (err, "the database cannot be written"))
     };
     // The checks run side by side, each within its bound.
-    let (database, listener) = tokio::join!(
+    let (database, listener, storage) = tokio::join!(
         tokio::time::timeout(READINESS_CHECK_TIMEOUT, database_check),
         tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.realtime.listener_connected()),
+        tokio::time::timeout(READINESS_CHECK_TIMEOUT, state.storage.check()),
     );
     let timed_out = format!("no answer within {} s", READINESS_CHECK_TIMEOUT.as_secs());
     let mut checks = serde_json::Map::new();
@@ -257,18 +267,25 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(listener) = listener {
         checks.insert("listener".to_owned(), listener);
     }
-    // The object store's check goes here once files are stored (DESIGN.md, storage).
+    // The object store: uploads and downloads need it (a listing of one bucket).
+    let storage = match storage {
+        Ok(Ok(())) => serde_json::json!({ "status": "up" }),
+        Ok(Err(why)) => serde_json::json!({ "status": "down", "error": why }),
+        Err(_) => serde_json::json!({ "status": "down", "error": timed_out }),
+    };
+    checks.insert("storage".to_owned(), storage);
     // Ready means requests can be answered: the database decides (DESIGN.md). A lost
     // listener only delays other gateways' events to this one's subscribers, so it shows
     // as `degraded` with 200, rather than taking every gateway out of service at once.
     let all_up = checks.values().all(|check| check["status"] == "up");
-    let (status, word) = if checks["database"]["status"] != "up" {
-        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
-    } else if all_up {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::OK, "degraded")
-    };
+    let (status, word) =
+        if checks["database"]["status"] != "up" || checks["storage"]["status"] != "up" {
+            (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+        } else if all_up {
+            (StatusCode::OK, "ready")
+        } else {
+            (StatusCode::OK, "degraded")
+        };
     json_response(
         status,
         serde_json::json!({ "status": word, "checks": checks }),
@@ -454,7 +471,17 @@ async fn graphql_get_query(
         "variables": variables,
         "extensions": extensions,
     });
-    execute(state, caller, address, headers, Method::GET, body, media).await
+    execute(
+        state,
+        caller,
+        address,
+        headers,
+        Method::GET,
+        body,
+        media,
+        None,
+    )
+    .await
 }
 
 /// The caller's refusal waits in `execute`: a body that cannot be read is refused first.
@@ -463,9 +490,17 @@ async fn graphql_post(
     caller: Result<Authenticated, AuthRejection>,
     address: ClientAddress,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
     let media = media_of(&headers);
+    // [files] Uploads stream part by part (see `uploads`); the rest is read whole, within
+    // `--body-limit`.
+    if uploads::is_multipart(&headers) {
+        let body = request.into_body();
+        return uploads::multipart(state, caller, address, headers, body, media).await;
+    }
+    let body: Result<Bytes, BytesRejection> =
+        <Bytes as axum::extract::FromRequest<AppState>>::from_request(request, &state).await;
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -509,7 +544,17 @@ async fn graphql_post(
             )
         }
     };
-    execute(state, caller, address, headers, Method::POST, body, media).await
+    execute(
+        state,
+        caller,
+        address,
+        headers,
+        Method::POST,
+        body,
+        media,
+        None,
+    )
+    .await
 }
 
 /// The answer to a batch (a JSON array of operations, as Apollo's `BatchHttpLink` sends):
@@ -536,6 +581,7 @@ async fn execute(
     method: Method,
     body: serde_json::Value,
     media: ResponseMedia,
+    uploads: Option<crate::graphql::files::Uploads>,
 ) -> Response {
     // The caller first: a bad token is refused whatever else is wrong. A failure to make a
     // user's rows is answered once the request is known to be one that would run.
@@ -643,7 +689,10 @@ async fn execute(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let request = request.data(ctx);
+    let mut request = request.data(ctx);
+    if let Some(uploads) = uploads {
+        request = request.data(uploads);
+    }
     let execution = crate::graphql::PAGE_LIMITS.scope(
         state.limits,
         crate::realtime::HUB.scope(state.realtime.clone(), state.schema.execute(request)),

@@ -13,6 +13,7 @@ mod connections;
 mod core_api;
 mod cors;
 mod credits;
+mod files;
 mod hardening;
 mod http;
 mod identity;

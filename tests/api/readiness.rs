@@ -64,10 +64,14 @@ on_both!(readyz_reports_each_dependency, |app: TestApp| async move {
     assert!(latency < 2000, "a check that answered took {latency} ms");
     let checks: Vec<&String> = body["checks"].as_object().unwrap().keys().collect();
     if is_postgres(&app) {
-        assert_eq!(checks, ["database", "listener"]);
+        assert_eq!(checks, ["database", "listener", "storage"]);
         assert_eq!(body["checks"]["listener"], json!({ "status": "up" }));
     } else {
-        assert_eq!(checks, ["database"], "SQLite has no LISTEN connection");
+        assert_eq!(
+            checks,
+            ["database", "storage"],
+            "SQLite has no LISTEN connection"
+        );
     }
     // /healthz stays a plain 200.
     let health = app

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::auth::Viewer;
 use crate::domain::conversations::{self, ConversationOrder, MessageColumns};
 use crate::domain::projects::{self, ProjectOrder};
-use crate::domain::{profiles, tasks, teams};
+use crate::domain::{files, profiles, tasks, teams};
 use crate::graphql::connection::CountKey;
 use crate::graphql::local_tasks::LocalTasks;
 use crate::paging::{self, Sort};
@@ -45,6 +45,8 @@ pub struct Loaders {
     pub team_roles: DataLoader<Traced<TeamRoles>>,
     pub teams: DataLoader<Traced<Teams>>,
     pub task_logs: DataLoader<Traced<TaskLogs>>,
+    pub file_pages: Pages<ProjectFiles>,
+    pub attachment_pages: Pages<ConversationAttachments>,
 }
 
 impl Loaders {
@@ -64,6 +66,8 @@ impl Loaders {
             team_roles: DataLoader::new(Traced(TeamRoles(s())), tasks.spawner()),
             teams: DataLoader::new(Traced(Teams(s())), tasks.spawner()),
             task_logs: DataLoader::new(Traced(TaskLogs(s())), tasks.spawner()),
+            file_pages: Pages::new(s(), tasks),
+            attachment_pages: Pages::new(s(), tasks),
         }
     }
 }
@@ -135,6 +139,36 @@ impl PageList for TeamProjects {
     fn both((): (), (): ()) {}
     fn sort(order: ProjectOrder) -> Sort {
         order.sort()
+    }
+}
+
+/// `Project.files`: readable files of each project, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProjectFiles {}
+
+impl PageList for ProjectFiles {
+    type Model = entity::stored_file::Model;
+    type Order = ();
+    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
+        files::project_files_query(viewer)
+    }
+    fn sort((): ()) -> Sort {
+        files::file_sort()
+    }
+}
+
+/// `Conversation.attachments`: readable attachments of each chat, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConversationAttachments {}
+
+impl PageList for ConversationAttachments {
+    type Model = entity::stored_file::Model;
+    type Order = ();
+    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
+        files::conversation_attachments_query(viewer)
+    }
+    fn sort((): ()) -> Sort {
+        files::file_sort()
     }
 }
 
@@ -228,12 +262,16 @@ impl Loader<CountKey> for Counts {
         let mut messages = Vec::new();
         let mut members = Vec::new();
         let mut team_projects = Vec::new();
+        let mut project_files = Vec::new();
+        let mut attachments = Vec::new();
         for key in keys {
             match key {
                 CountKey::ProjectChats(id) => chats.push(*id),
                 CountKey::ConversationMessages(id) => messages.push(*id),
                 CountKey::TeamMembers(id) => members.push(*id),
                 CountKey::TeamProjects(id) => team_projects.push(*id),
+                CountKey::ProjectFiles(id) => project_files.push(*id),
+                CountKey::ConversationAttachments(id) => attachments.push(*id),
             }
         }
         let mut out = HashMap::new();
@@ -245,6 +283,14 @@ impl Loader<CountKey> for Counts {
             .await?;
         self.count::<ConversationMessages>(&messages, CountKey::ConversationMessages, &mut out)
             .await?;
+        self.count::<ProjectFiles>(&project_files, CountKey::ProjectFiles, &mut out)
+            .await?;
+        self.count::<ConversationAttachments>(
+            &attachments,
+            CountKey::ConversationAttachments,
+            &mut out,
+        )
+        .await?;
         Ok(out)
     }
 }
