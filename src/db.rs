@@ -32,13 +32,24 @@ use sea_orm::{
     Statement, TransactionOptions, TransactionTrait,
 };
 
-/// Counts every SQL statement sent through a connection.
+/// Counts the SQL statements sent through a connection: all of them, and those sent on
+/// behalf of a request (inside [`RequestStatements::count`]), which leaves out background
+/// work such as realtime dispatch, the outbox reads and the storage sweep.
 #[derive(Clone, Default)]
-pub struct StatementCounter(Arc<AtomicU64>);
+pub struct StatementCounter {
+    all: Arc<AtomicU64>,
+    in_requests: Arc<AtomicU64>,
+}
 
 impl StatementCounter {
+    /// Every statement, background work included.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.all.load(Ordering::SeqCst)
+    }
+
+    /// The statements sent on behalf of requests.
+    pub fn in_requests(&self) -> u64 {
+        self.in_requests.load(Ordering::SeqCst)
     }
 }
 
@@ -74,11 +85,13 @@ impl RequestStatements {
     }
 }
 
-/// What the metric callback does for every statement.
-fn observe_statement(info: &sea_orm::metric::Info<'_>) {
+/// What the metric callback does for every statement: true when it ran for a request.
+fn observe_statement(info: &sea_orm::metric::Info<'_>) -> bool {
     crate::metrics::record_sql_statement(info.failed, info.elapsed);
     // Outside a request (realtime dispatch, migrations) there is no request to count for.
-    let _ = REQUEST_STATEMENTS.try_with(|request| request.0.fetch_add(1, Ordering::Relaxed));
+    let in_request = REQUEST_STATEMENTS
+        .try_with(|request| request.0.fetch_add(1, Ordering::Relaxed))
+        .is_ok();
     // The callback runs after the statement: the span's own duration is ~0, the
     // statement's is its `db.duration_ms`.
     let _sql = tracing::debug_span!(
@@ -88,6 +101,7 @@ fn observe_statement(info: &sea_orm::metric::Info<'_>) {
         db.duration_ms = crate::telemetry::millis(info.elapsed),
         db.failed = info.failed,
     );
+    in_request
 }
 
 pub struct Connected {
@@ -217,8 +231,10 @@ pub async fn connect(url: &str, pool: &PoolSettings, schema: &str) -> Result<Con
     let statements = StatementCounter::default();
     let counter = statements.clone();
     let observe = move |info: &sea_orm::metric::Info<'_>| {
-        counter.0.fetch_add(1, Ordering::SeqCst);
-        observe_statement(info);
+        counter.all.fetch_add(1, Ordering::SeqCst);
+        if observe_statement(info) {
+            counter.in_requests.fetch_add(1, Ordering::SeqCst);
+        }
     };
     let writer = if conn.get_database_backend() == DbBackend::Sqlite && !is_memory(url) {
         // One writer beside the read pool: writers queue for it without holding a read

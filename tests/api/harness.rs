@@ -339,7 +339,14 @@ impl TestApp {
         }
     }
 
+    /// The statements run on behalf of requests so far (background work such as realtime
+    /// dispatch, which runs whenever the scheduler gets to it, is left out).
     pub fn statement_count(&self) -> u64 {
+        self.statements.in_requests()
+    }
+
+    /// Every statement so far, realtime dispatch and other background work included.
+    pub fn all_statement_count(&self) -> u64 {
         self.statements.get()
     }
 

@@ -413,10 +413,10 @@ on_both!(
         // Let the earlier writes' events be dispatched first (on Postgres each wake-up
         // costs one read of the outbox, in both windows below).
         tokio::time::sleep(SETTLE).await;
-        let before = app.statement_count();
+        let before = app.all_statement_count();
         app.send(&owner, other, "unwatched").await;
         tokio::time::sleep(SETTLE).await;
-        let unwatched = app.statement_count() - before;
+        let unwatched = app.all_statement_count() - before;
         // Three connections of the owner and two of the member on the same conversation.
         let mut sockets = Vec::new();
         for user in [&owner, &owner, &owner, &member, &member] {
@@ -426,14 +426,14 @@ on_both!(
         }
         app.wait_for_subscriptions(5).await;
 
-        let before = app.statement_count();
+        let before = app.all_statement_count();
         app.send(&owner, chat, "watched").await;
         for socket in &mut sockets {
             assert_eq!(socket.data("m").await["messageAdded"]["content"], "watched");
         }
         // Delivering to five subscribers: one read of the message, one statement asking who
         // may read its conversation, and the nested `conversation` field once per subscriber.
-        let watched = app.statement_count() - before;
+        let watched = app.all_statement_count() - before;
         assert_eq!(watched - unwatched, 2 + 5);
     }
 );
