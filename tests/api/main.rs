@@ -29,6 +29,7 @@ mod postgres_schema;
 mod public_forms;
 mod readiness;
 mod realtime;
+mod realtime_deletions;
 mod request_log;
 mod schema;
 mod schema_controls;

@@ -295,12 +295,16 @@ on_both!(
             json!({ "t": team, "u": member.id }),
         )
         .await;
+        // The removed member's messageAdded ends; their conversationUpdated stays open.
+        let complete = socket.next_of("m").await.unwrap();
+        assert_eq!(complete, json!({ "id": "m", "type": "complete" }));
         app.send(&owner, chat, "after you left").await;
         assert_eq!(
             watcher.data("m").await["messageAdded"]["content"],
             "after you left"
         );
         socket.quiet_for(SETTLE).await;
+        app.wait_for_subscriptions(2).await;
     }
 );
 
