@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_graphql::{Context, Result, SimpleObject, Subscription, ID};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
@@ -108,24 +109,30 @@ fn deletion(delivery: Delivery) -> Option<DeletedNode> {
 }
 
 /// A subscription tied to one conversation the viewer must be able to read: checked
-/// before registering, and once more after (a revocation committed in between was
-/// dispatched before this subscriber existed, so it could not end it).
+/// before registering (`NOT_FOUND`), and once more after, because a revocation committed
+/// in between was dispatched before this subscriber existed and could not end it. If the
+/// conversation became unreadable meanwhile, the subscription ends at once with
+/// `complete`, as it would have a moment later.
 async fn subscribe_to_conversation<T: Send + 'static>(
     ctx: &Context<'_>,
     conversation_id: Uuid,
     filter: Filter,
     pick: fn(Delivery) -> Option<T>,
-) -> Result<impl Stream<Item = Result<T>> + use<T>> {
+) -> Result<BoxStream<'static, Result<T>>> {
     let rc = ctx.data::<RequestCtx>()?;
     let readable = || async {
         crate::domain::conversations::find_readable(&rc.db, &rc.viewer, conversation_id)
-            .await?
-            .ok_or_else(|| AppError::not_found("conversation"))
+            .await
+            .map(|found| found.is_some())
     };
-    readable().await?;
+    if !readable().await? {
+        return Err(AppError::not_found("conversation").into());
+    }
     let stream = subscribe(ctx, filter, pick).await?;
-    readable().await?;
-    Ok(stream)
+    if !readable().await? {
+        return Ok(futures::stream::empty().boxed());
+    }
+    Ok(stream.boxed())
 }
 
 /// Registers the subscription and turns its deliveries into `T`.

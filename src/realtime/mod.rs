@@ -15,6 +15,12 @@
 //! Each gateway runs one dispatcher ([`dispatch`]): per event it reads the row once and asks
 //! the `access` module which of the matching subscribers may read it at that moment, then
 //! queues the row for those subscribers. Nothing here decides access itself.
+//!
+//! A deletion cannot be read back, so its event carries the readers the deleting
+//! transaction captured from `access` (user ids; the service role is implied), and goes
+//! to the matching subscribers among them only. A deleted conversation, or an access change
+//! (`ConversationAccess`, `UserAccess`), ends the subscriptions tied to a conversation of
+//! those who may no longer read it: their streams end and their clients get `complete`.
 
 mod dispatch;
 mod listener;
