@@ -487,10 +487,10 @@ on_both!(
         app.ok(&member, ARCHIVE_CHAT, json!({ "c": archived }))
             .await;
         app.send(&member, doomed, "three").await;
-        app.ok(&member, DELETE_CONVERSATION, json!({ "id": doomed }))
-            .await;
 
-        // Creation, message, archive: seven updates of the member's own three chats.
+        // Creation, message, archive: seven updates of the member's own three chats. (Read
+        // before the deletion: a gateway reads a changed row when it dispatches the event,
+        // and an update dispatched after the row is gone is not delivered.)
         let mut latest: BTreeMap<Uuid, Value> = BTreeMap::new();
         for _ in 0..7 {
             let update = socket.data("c").await["conversationUpdated"].clone();
@@ -500,6 +500,8 @@ on_both!(
             latest.keys().copied().collect::<BTreeSet<_>>(),
             BTreeSet::from([kept, archived, doomed])
         );
+        app.ok(&member, DELETE_CONVERSATION, json!({ "id": doomed }))
+            .await;
         assert_eq!(
             socket.data("cd").await["conversationDeleted"]["id"],
             doomed.to_string()
@@ -630,5 +632,64 @@ on_both!(
             .await;
         completes(&mut socket, "1").await;
         app.wait_for_subscriptions(0).await;
+    }
+);
+
+const MAKE_ADMIN: &str = r#"
+    mutation($t: UUID!, $u: UUID!) {
+        updateTeamMember(teamId: $t, userId: $u, role: ADMIN) { role }
+    }
+"#;
+const FILE_CHAT: &str = r#"
+    mutation($p: UUID!, $c: UUID!) {
+        addChatToProject(projectId: $p, conversationId: $c) { id }
+    }
+"#;
+
+on_both!(
+    a_deleted_account_takes_its_team_projects_readers_with_it,
+    |app: TestApp| async move {
+        // The owner's team project holds an admin's chat, which a member reads through it.
+        let owner = harness::user("owner");
+        let admin = harness::user("admin");
+        let member = harness::user("member");
+        let (team, project, _) = team_with_chat(&app, &owner, &[&admin, &member]).await;
+        app.ok(&owner, MAKE_ADMIN, json!({ "t": team, "u": admin.id }))
+            .await;
+        let chat = app.create_chat(&admin, "Admin's", None).await;
+        app.ok(&admin, FILE_CHAT, json!({ "p": project, "c": chat }))
+            .await;
+        let mut members = ws::connect_as(&app.url, &member.token).await;
+        members
+            .subscribe("m", ON_MESSAGE_ADDED, json!({ "c": chat }))
+            .await;
+        members
+            .subscribe("cd", ON_CONVERSATION_DELETED, json!({}))
+            .await;
+        let mut admins = ws::connect_as(&app.url, &admin.token).await;
+        admins
+            .subscribe("m", ON_MESSAGE_ADDED, json!({ "c": chat }))
+            .await;
+        app.wait_for_subscriptions(3).await;
+        app.send(&admin, chat, "filed").await;
+        assert_eq!(members.data("m").await["messageAdded"]["content"], "filed");
+        assert_eq!(admins.data("m").await["messageAdded"]["content"], "filed");
+
+        // The owner's account goes, and their project with it: the member no longer reads
+        // the admin's chat (which was not deleted: no conversationDeleted for it).
+        app.ok(&owner, DELETE_ACCOUNT, json!({})).await;
+        let deleted = members.data("cd").await["conversationDeleted"]["id"].clone();
+        assert_ne!(
+            deleted,
+            chat.to_string(),
+            "only the owner's own chat was deleted"
+        );
+        completes(&mut members, "m").await;
+        app.send(&admin, chat, "unfiled now").await;
+        assert_eq!(
+            admins.data("m").await["messageAdded"]["content"],
+            "unfiled now"
+        );
+        members.quiet_for(SETTLE).await;
     }
 );
