@@ -145,19 +145,19 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: &Event) -
             deleted(registry, &candidates, event, Deleted::Message(id));
         }
         Topic::ConversationDeleted => {
+            let candidates = registry.candidates(|f| *f == Filter::ConversationDeletions);
+            deleted(registry, &candidates, event, Deleted::Conversation(id));
             // Gone for everyone: whoever subscribed to its messages is done.
             for candidate in registry.candidates(|f| f.conversation() == Some(id)) {
                 registry.close(candidate.id);
             }
-            let candidates = registry.candidates(|f| *f == Filter::ConversationDeletions);
-            deleted(registry, &candidates, event, Deleted::Conversation(id));
         }
         Topic::TaskDeleted => {
+            let candidates = registry.candidates(|f| *f == Filter::TaskDeletions);
+            deleted(registry, &candidates, event, Deleted::Task(id));
             for candidate in registry.candidates(|f| *f == Filter::Tasks(Some(id))) {
                 registry.close(candidate.id);
             }
-            let candidates = registry.candidates(|f| *f == Filter::TaskDeletions);
-            deleted(registry, &candidates, event, Deleted::Task(id));
         }
         Topic::GoalDeleted => {
             let candidates = registry.candidates(|f| *f == Filter::GoalDeletions);
