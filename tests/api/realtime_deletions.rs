@@ -693,3 +693,64 @@ on_both!(
         members.quiet_for(SETTLE).await;
     }
 );
+
+on_both!(
+    the_service_role_gets_deletions_and_the_anonymous_none,
+    |app: TestApp| async move {
+        let alice = harness::user("alice");
+        let chat = app.create_chat(&alice, "Chat", None).await;
+        let task =
+            uuid(&app.ok(&alice, CREATE_TASK, json!({ "p": "p" })).await["createTask"]["id"]);
+        let goal = uuid(&app.ok(&alice, CREATE_GOAL, json!({})).await["createGoal"]["id"]);
+        let mut anonymous = ws::connect(&app.url, json!({})).await;
+        for (id, query) in [
+            ("cd", ON_CONVERSATION_DELETED),
+            ("td", ON_TASK_DELETED),
+            ("gd", ON_GOAL_DELETED),
+        ] {
+            anonymous.subscribe(id, query, json!({})).await;
+            assert_eq!(anonymous.error_code(id).await, "UNAUTHENTICATED");
+        }
+        anonymous
+            .subscribe("md", ON_MESSAGE_DELETED, json!({ "c": chat }))
+            .await;
+        assert_eq!(anonymous.error_code("md").await, "NOT_FOUND");
+
+        let mut service = ws::connect_as(&app.url, &harness::service_token()).await;
+        service
+            .subscribe("md", ON_MESSAGE_DELETED, json!({ "c": chat }))
+            .await;
+        service
+            .subscribe("cd", ON_CONVERSATION_DELETED, json!({}))
+            .await;
+        service.subscribe("td", ON_TASK_DELETED, json!({})).await;
+        service.subscribe("gd", ON_GOAL_DELETED, json!({})).await;
+        app.wait_for_subscriptions(4).await;
+        let message = uuid(&app.send(&alice, chat, "gone").await["id"]);
+        app.ok(&alice, DELETE_MESSAGE, json!({ "id": message }))
+            .await;
+        assert_eq!(
+            service.data("md").await["messageDeleted"]["id"],
+            message.to_string()
+        );
+        app.ok(&alice, DELETE_TASK, json!({ "id": task })).await;
+        assert_eq!(
+            service.data("td").await["taskDeleted"]["id"],
+            task.to_string()
+        );
+        app.ok(&alice, DELETE_GOAL, json!({ "id": goal })).await;
+        assert_eq!(
+            service.data("gd").await["goalDeleted"]["id"],
+            goal.to_string()
+        );
+        app.ok(&alice, DELETE_CONVERSATION, json!({ "id": chat }))
+            .await;
+        assert_eq!(
+            service.data("cd").await["conversationDeleted"]["id"],
+            chat.to_string()
+        );
+        completes(&mut service, "md").await;
+        service.quiet_for(SETTLE).await;
+        anonymous.quiet_for(Duration::from_millis(50)).await;
+    }
+);
