@@ -1,21 +1,26 @@
 //! Keyset pagination: page arguments, opaque cursors, and the two fetchers every list
-//! uses: one page of a single list, and page windows of many parents in one statement
-//! (`ROW_NUMBER() OVER (PARTITION BY parent ...)`).
+//! uses: one page of a single list, and page windows of many parents in one statement.
+//! A window is the page of one parent, fetched with that parent's own `ORDER BY ... LIMIT`:
+//! on Postgres a `LATERAL` subquery per parent (an index scan that stops after the page),
+//! on SQLite, which has no `LATERAL`, `ROW_NUMBER() OVER (PARTITION BY parent ...)`.
 //!
 //! Order is always total: every sort ends with the row id in the sort's direction. A
 //! cursor carries the sort's name, the row's sort-key values as the database computed
-//! them, and its id; a cursor from another sort is `BAD_USER_INPUT`.
+//! them, and its id; a cursor from another sort is `BAD_USER_INPUT`. A page keeps each
+//! row's [`Position`] (those values, unencoded) and encodes a cursor only when one is
+//! asked for.
 
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::sea_query::{
-    Alias, Asterisk, Condition, Expr, ExprTrait, Order, OverStatement, Query, SelectStatement,
-    WindowStatement,
+    Alias, Asterisk, Condition, Expr, ExprTrait, JoinType, Order, OverStatement, Query,
+    SelectStatement, ValueTuple, WindowStatement,
 };
-use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
-use serde::{Deserialize, Serialize};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Value};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -130,8 +135,7 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).expect("a cursor always serializes");
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        encode_cursor(self)
     }
 
     pub fn decode(text: &str, sort: &Sort) -> AppResult<Self> {
@@ -155,6 +159,48 @@ impl Cursor {
             return Err(bad());
         }
         Ok(cursor)
+    }
+}
+
+/// The opaque text of a cursor: its JSON in URL-safe base64.
+fn encode_cursor(cursor: &impl Serialize) -> String {
+    let json = serde_json::to_vec(cursor).expect("a cursor always serializes");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Where a row stands in its sort: what its cursor says, kept unencoded until a cursor
+/// is asked for (`edges.cursor`, `pageInfo.startCursor`/`endCursor`). Sorts have one key
+/// part, search two: the first part is held inline, so a position allocates nothing for
+/// the usual timestamp or integer key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    sort: &'static str,
+    first: Option<KeyValue>,
+    rest: Vec<KeyValue>,
+    id: Uuid,
+}
+
+impl Position {
+    /// The cursor of this row: the same text as [`Cursor::encode`] of its decoded form.
+    pub fn cursor(&self) -> String {
+        encode_cursor(self)
+    }
+}
+
+/// Serialized exactly as [`Cursor`] is.
+impl Serialize for Position {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Keys<'a>(&'a Position);
+        impl Serialize for Keys<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.first.iter().chain(&self.0.rest))
+            }
+        }
+        let mut out = serializer.serialize_struct("Cursor", 3)?;
+        out.serialize_field("o", self.sort)?;
+        out.serialize_field("k", &Keys(self))?;
+        out.serialize_field("id", &self.id)?;
+        out.end()
     }
 }
 
@@ -232,10 +278,12 @@ impl PageRequest {
     }
 }
 
-/// One fetched page.
+/// One fetched page: its rows in order, and beside them each row's position (its cursor,
+/// not yet encoded).
 #[derive(Debug, Clone)]
 pub struct Page<M> {
-    pub rows: Vec<(M, String)>,
+    pub rows: Vec<M>,
+    pub positions: Vec<Position>,
     pub has_next: bool,
     pub has_previous: bool,
 }
@@ -244,9 +292,40 @@ impl<M> Default for Page<M> {
     fn default() -> Self {
         Page {
             rows: Vec::new(),
+            positions: Vec::new(),
             has_next: false,
             has_previous: false,
         }
+    }
+}
+
+impl<M> Page<M> {
+    /// The same page with each row turned into `f(row)`, moved, not copied.
+    pub fn map<N>(self, f: impl FnMut(M) -> N) -> Page<N> {
+        Page {
+            rows: self.rows.into_iter().map(f).collect(),
+            positions: self.positions,
+            has_next: self.has_next,
+            has_previous: self.has_previous,
+        }
+    }
+
+    fn push(&mut self, row: M, position: Position) {
+        self.rows.push(row);
+        self.positions.push(position);
+    }
+
+    /// Keeps the first `limit` rows; whether there were more.
+    fn truncate(&mut self, limit: u64) -> bool {
+        let more = self.rows.len() as u64 > limit;
+        self.rows.truncate(limit as usize);
+        self.positions.truncate(limit as usize);
+        more
+    }
+
+    fn reverse(&mut self) {
+        self.rows.reverse();
+        self.positions.reverse();
     }
 }
 
@@ -319,27 +398,46 @@ fn shape(
     Ok(())
 }
 
-fn read_cursor(row: &QueryResult, sort: &Sort, id: Uuid) -> AppResult<String> {
-    let mut keys = Vec::with_capacity(sort.parts.len());
+/// The names of the sort-key columns, as `shape` selects them.
+const KEY_ALIASES: [&str; 2] = ["__k0", "__k1"];
+
+fn read_key(row: &QueryResult, i: usize, kind: KeyKind) -> AppResult<KeyValue> {
+    let owned;
+    let alias = match KEY_ALIASES.get(i) {
+        Some(alias) => *alias,
+        None => {
+            owned = key_alias(i);
+            owned.as_str()
+        }
+    };
+    Ok(match kind {
+        KeyKind::Timestamp => {
+            let ts: DateTime<Utc> = row.try_get("", alias)?;
+            KeyValue::T(ts.timestamp_micros())
+        }
+        KeyKind::Integer => KeyValue::I(i64::from(row.try_get::<i32>("", alias)?)),
+        KeyKind::Text => KeyValue::S(row.try_get::<String>("", alias)?),
+        KeyKind::Float => KeyValue::F(row.try_get::<f64>("", alias)?.to_bits()),
+    })
+}
+
+fn read_position(row: &QueryResult, sort: &Sort, id: Uuid) -> AppResult<Position> {
+    let mut first = None;
+    let mut rest = Vec::new();
     for (i, part) in sort.parts.iter().enumerate() {
-        let alias = key_alias(i);
-        let value = match part.kind {
-            KeyKind::Timestamp => {
-                let ts: DateTime<Utc> = row.try_get("", &alias)?;
-                KeyValue::T(ts.timestamp_micros())
-            }
-            KeyKind::Integer => KeyValue::I(i64::from(row.try_get::<i32>("", &alias)?)),
-            KeyKind::Text => KeyValue::S(row.try_get::<String>("", &alias)?),
-            KeyKind::Float => KeyValue::F(row.try_get::<f64>("", &alias)?.to_bits()),
-        };
-        keys.push(value);
+        let value = read_key(row, i, part.kind)?;
+        if i == 0 {
+            first = Some(value);
+        } else {
+            rest.push(value);
+        }
     }
-    Ok(Cursor {
-        sort: sort.name.to_owned(),
-        keys,
+    Ok(Position {
+        sort: sort.name,
+        first,
+        rest,
         id,
-    }
-    .encode())
+    })
 }
 
 /// A model that pages: it knows its id.
@@ -400,14 +498,18 @@ async fn fetch_shaped<M: Keyed>(
     req: &PageRequest,
 ) -> AppResult<Page<M>> {
     let results = db.query_all(&select).await?;
-    let mut rows = Vec::with_capacity(results.len());
+    let mut page = Page {
+        rows: Vec::with_capacity(results.len()),
+        positions: Vec::with_capacity(results.len()),
+        ..Page::default()
+    };
     for row in &results {
         let model = M::from_query_result(row, "")?;
-        let cursor = read_cursor(row, sort, model.key_id())?;
-        rows.push((model, cursor));
+        let position = read_position(row, sort, model.key_id())?;
+        page.push(model, position);
     }
-    let more = rows.len() as u64 > req.limit;
-    rows.truncate(req.limit as usize);
+    drop(results);
+    let more = page.truncate(req.limit);
     // Whether rows exist on the other side of the cursor the page starts from (the
     // cursor's own row included: it is outside the page).
     let (opposite, reversed_for_opposite) = if req.backward {
@@ -425,23 +527,23 @@ async fn fetch_shaped<M: Keyed>(
         None => false,
     };
     if req.backward {
-        rows.reverse();
-        Ok(Page {
-            rows,
-            has_next: beyond_start,
-            has_previous: more,
-        })
+        page.reverse();
+        page.has_next = beyond_start;
+        page.has_previous = more;
     } else {
-        Ok(Page {
-            rows,
-            has_next: more,
-            has_previous: beyond_start,
-        })
+        page.has_next = more;
+        page.has_previous = beyond_start;
     }
+    Ok(page)
 }
 
 const PARENT: &str = "__parent";
 const ROW_NUMBER: &str = "__rn";
+/// The parents as a table of one column (`VALUES`, whose column both backends name
+/// `column1`), and the alias of each parent's rows beside it.
+const PARENTS: &str = "__parents";
+const PARENT_COLUMN: &str = "column1";
+const WINDOW: &str = "__window";
 
 /// Page windows for many parents in one statement. `base` selects the model's columns
 /// with its scope applied; `parent` is the expression giving each row's parent id.
@@ -453,36 +555,18 @@ pub async fn fetch_windows<M: Keyed>(
     sort: &Sort,
     req: &PageRequest,
 ) -> AppResult<HashMap<Uuid, Page<M>>> {
-    let mut pages: HashMap<Uuid, Page<M>> = HashMap::new();
+    let mut pages: HashMap<Uuid, Page<M>> = window_rows(
+        db,
+        base.clone(),
+        parent.clone(),
+        parents,
+        sort,
+        req,
+        req.limit + 1,
+    )
+    .await?;
     if parents.is_empty() {
         return Ok(pages);
-    }
-    let mut inner = base.clone();
-    inner.expr_as(parent.clone(), Alias::new(PARENT));
-    inner.and_where(parent.clone().is_in(parents.iter().copied()));
-    shape(&mut inner, sort, req, false)?;
-    let mut window = WindowStatement::new();
-    window.add_partition_by(parent.clone());
-    for (expr, desc) in sort.keys(req.backward) {
-        window.order_by_expr(expr, if desc { Order::Desc } else { Order::Asc });
-    }
-    inner.expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new(ROW_NUMBER));
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("w"))
-        .and_where(Expr::col(Alias::new(ROW_NUMBER)).lte(req.limit as i64 + 1))
-        .order_by(Alias::new(PARENT), Order::Asc)
-        .order_by(Alias::new(ROW_NUMBER), Order::Asc)
-        .to_owned();
-    for row in db.query_all(&outer).await? {
-        let parent_id: Uuid = row.try_get("", PARENT)?;
-        let model = M::from_query_result(&row, "")?;
-        let cursor = read_cursor(&row, sort, model.key_id())?;
-        pages
-            .entry(parent_id)
-            .or_default()
-            .rows
-            .push((model, cursor));
     }
     let (opposite, reversed_for_opposite) = if req.backward {
         (&req.before, false)
@@ -504,11 +588,10 @@ pub async fn fetch_windows<M: Keyed>(
     }
     for parent_id in parents {
         let page = pages.entry(*parent_id).or_default();
-        let more = page.rows.len() as u64 > req.limit;
-        page.rows.truncate(req.limit as usize);
+        let more = page.truncate(req.limit);
         let before_start = beyond_start.contains(parent_id);
         if req.backward {
-            page.rows.reverse();
+            page.reverse();
             page.has_next = before_start;
             page.has_previous = more;
         } else {
@@ -517,6 +600,134 @@ pub async fn fetch_windows<M: Keyed>(
         }
     }
     Ok(pages)
+}
+
+/// The first row of each parent's list in `sort` (the last one when `backward`), in one
+/// statement: a window of one row per parent, without page information.
+pub async fn fetch_window_heads<M: Keyed>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    parent: Expr,
+    parents: &[Uuid],
+    sort: &Sort,
+    backward: bool,
+) -> AppResult<HashMap<Uuid, M>> {
+    let req = PageRequest {
+        sort: sort.name,
+        limit: 1,
+        backward,
+        after: None,
+        before: None,
+    };
+    let pages: HashMap<Uuid, Page<M>> =
+        window_rows(db, base, parent, parents, sort, &req, 1).await?;
+    Ok(pages
+        .into_iter()
+        .filter_map(|(id, page)| page.rows.into_iter().next().map(|row| (id, row)))
+        .collect())
+}
+
+/// Up to `take` rows of each parent's list, in the page's order (reversed when paging
+/// backward), between the page's cursors; parents without rows are absent.
+async fn window_rows<M: Keyed>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    parent: Expr,
+    parents: &[Uuid],
+    sort: &Sort,
+    req: &PageRequest,
+    take: u64,
+) -> AppResult<HashMap<Uuid, Page<M>>> {
+    let mut pages: HashMap<Uuid, Page<M>> = HashMap::new();
+    if parents.is_empty() {
+        return Ok(pages);
+    }
+    let select = match db.get_database_backend() {
+        DbBackend::Postgres => lateral_windows(base, parent, parents, sort, req, take)?,
+        _ => numbered_windows(base, parent, parents, sort, req, take)?,
+    };
+    for row in db.query_all(&select).await? {
+        let parent_id: Uuid = row.try_get("", PARENT)?;
+        let model = M::from_query_result(&row, "")?;
+        let position = read_position(&row, sort, model.key_id())?;
+        pages.entry(parent_id).or_default().push(model, position);
+    }
+    Ok(pages)
+}
+
+/// Postgres: each parent's rows by their own `ORDER BY ... LIMIT` in a `LATERAL`
+/// subquery, so an index on (parent, sort key) is read for the page's rows only, however
+/// long the list. The outer order puts each parent's rows back in the page's order.
+fn lateral_windows(
+    base: SelectStatement,
+    parent: Expr,
+    parents: &[Uuid],
+    sort: &Sort,
+    req: &PageRequest,
+    take: u64,
+) -> AppResult<SelectStatement> {
+    let mut rows = base;
+    rows.and_where(parent.eq(Expr::col((Alias::new(PARENTS), Alias::new(PARENT_COLUMN)))));
+    shape(&mut rows, sort, req, true)?;
+    rows.expr_as(sort.id.clone(), Alias::new(ID_ALIAS));
+    rows.limit(take);
+    let mut outer = Query::select();
+    outer
+        .expr_as(
+            Expr::col((Alias::new(PARENTS), Alias::new(PARENT_COLUMN))),
+            Alias::new(PARENT),
+        )
+        .column((Alias::new(WINDOW), Asterisk))
+        .from_values(
+            parents.iter().map(|id| ValueTuple::One(Value::from(*id))),
+            Alias::new(PARENTS),
+        )
+        .join_lateral(
+            JoinType::InnerJoin,
+            rows,
+            Alias::new(WINDOW),
+            Expr::cust("TRUE"),
+        )
+        .order_by(Alias::new(PARENT), Order::Asc);
+    let aliases = (0..sort.parts.len())
+        .map(key_alias)
+        .chain(std::iter::once(ID_ALIAS.to_owned()));
+    for (alias, (_, desc)) in aliases.zip(sort.keys(req.backward)) {
+        outer.order_by(
+            Alias::new(alias),
+            if desc { Order::Desc } else { Order::Asc },
+        );
+    }
+    Ok(outer.to_owned())
+}
+
+/// SQLite (no `LATERAL`): every row of the parents numbered in the page's order by
+/// `ROW_NUMBER() OVER (PARTITION BY parent ...)`, the first `take` of each kept.
+fn numbered_windows(
+    base: SelectStatement,
+    parent: Expr,
+    parents: &[Uuid],
+    sort: &Sort,
+    req: &PageRequest,
+    take: u64,
+) -> AppResult<SelectStatement> {
+    let mut inner = base;
+    inner.expr_as(parent.clone(), Alias::new(PARENT));
+    inner.and_where(parent.clone().is_in(parents.iter().copied()));
+    shape(&mut inner, sort, req, false)?;
+    let mut window = WindowStatement::new();
+    window.add_partition_by(parent);
+    for (expr, desc) in sort.keys(req.backward) {
+        window.order_by_expr(expr, if desc { Order::Desc } else { Order::Asc });
+    }
+    inner.expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new(ROW_NUMBER));
+    Ok(Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("w"))
+        .and_where(Expr::col(Alias::new(ROW_NUMBER)).lte(take as i64))
+        .order_by(Alias::new(PARENT), Order::Asc)
+        .order_by(Alias::new(ROW_NUMBER), Order::Asc)
+        .to_owned())
 }
 
 /// Rows per parent in one grouped statement. `base` is a scoped select; `parent` gives
@@ -569,4 +780,47 @@ pub async fn fetch_grouped<M: FromQueryResult>(
             .push(M::from_query_result(&row, "")?);
     }
     Ok(grouped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_encodes_the_cursor_it_stands_for() {
+        let id = Uuid::from_u128(7);
+        let sort = Sort::new("test:two", Expr::cust("id"))
+            .then(Expr::cust("a"), true, KeyKind::Text)
+            .then(Expr::cust("b"), true, KeyKind::Timestamp);
+        let keys = vec![
+            KeyValue::S("x".to_owned()),
+            KeyValue::T(1_700_000_000_000_000),
+        ];
+        let position = Position {
+            sort: "test:two",
+            first: Some(keys[0].clone()),
+            rest: vec![keys[1].clone()],
+            id,
+        };
+        let cursor = Cursor {
+            sort: "test:two".to_owned(),
+            keys,
+            id,
+        };
+        assert_eq!(position.cursor(), cursor.encode());
+        let decoded = Cursor::decode(&position.cursor(), &sort).expect("the cursor decodes");
+        assert_eq!(decoded, cursor);
+        let unsorted = Position {
+            sort: "test:none",
+            first: None,
+            rest: Vec::new(),
+            id,
+        };
+        let bare = Cursor {
+            sort: "test:none".to_owned(),
+            keys: Vec::new(),
+            id,
+        };
+        assert_eq!(unsorted.cursor(), bare.encode());
+    }
 }

@@ -18,6 +18,7 @@ mod m20261123_000003_public_forms;
 mod m20261207_000001_auth_users;
 mod m20261207_000001_realtime_outbox;
 mod m20261207_000001_search;
+mod m20261208_000002_policy_parity;
 pub mod search_index;
 
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_auth_users::Migration),
             Box::new(m20261207_000001_search::Migration),
             Box::new(m20261207_000001_realtime_outbox::Migration),
+            Box::new(m20261208_000002_policy_parity::Migration),
         ]
     }
 }

@@ -7,7 +7,8 @@ use entity::{conversation, message, project, project_conversation};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DbBackend, EntityTrait, JoinType, QueryFilter, QuerySelect, QueryTrait, RelationTrait,
+    DbBackend, EntityTrait, IdenStatic, Iterable, JoinType, QueryFilter, QuerySelect, QueryTrait,
+    RelationTrait,
 };
 use uuid::Uuid;
 
@@ -202,10 +203,73 @@ pub fn readable_conversations_query(viewer: &Viewer) -> (SelectStatement, Expr) 
     )
 }
 
-/// Readable messages; the parent expression is the conversation id.
-pub fn readable_messages_query(viewer: &Viewer) -> (SelectStatement, Expr) {
+/// The message columns a read may leave unread when nothing shows them: the text and the
+/// JSON, most of a message's size and of the work of decoding it. The default reads none
+/// of them. An unread column holds a placeholder in the model (empty content, JSON null,
+/// no feedback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MessageColumns {
+    pub content: bool,
+    pub metadata: bool,
+    pub feedback: bool,
+}
+
+impl MessageColumns {
+    pub const ALL: MessageColumns = MessageColumns {
+        content: true,
+        metadata: true,
+        feedback: true,
+    };
+
+    /// The columns either `self` or `other` reads.
+    pub fn and(self, other: MessageColumns) -> MessageColumns {
+        MessageColumns {
+            content: self.content || other.content,
+            metadata: self.metadata || other.metadata,
+            feedback: self.feedback || other.feedback,
+        }
+    }
+
+    /// Whether `column` is read: every column that is not optional is.
+    fn reads(self, column: message::Column) -> bool {
+        match column {
+            message::Column::Content => self.content,
+            message::Column::Metadata => self.metadata,
+            message::Column::Feedback => self.feedback,
+            _ => true,
+        }
+    }
+}
+
+/// Readable messages with `columns` read (the others as placeholders); the parent
+/// expression is the conversation id.
+pub fn readable_messages_query(
+    viewer: &Viewer,
+    columns: MessageColumns,
+) -> (SelectStatement, Expr) {
+    let mut select = message::Entity::find();
+    if columns != MessageColumns::ALL {
+        select = select
+            .select_only()
+            .columns(message::Column::iter().filter(|c| columns.reads(*c)));
+        if !columns.content {
+            select = select.column_as(Expr::val(""), message::Column::Content.as_str());
+        }
+        if !columns.metadata {
+            select = select.column_as(
+                Expr::val(serde_json::Value::Null),
+                message::Column::Metadata.as_str(),
+            );
+        }
+        if !columns.feedback {
+            select = select.column_as(
+                Expr::val(Option::<serde_json::Value>::None),
+                message::Column::Feedback.as_str(),
+            );
+        }
+    }
     (
-        message::Entity::find()
+        select
             .filter(access::readable_messages(viewer))
             .into_query(),
         Expr::col((message::Entity, message::Column::ConversationId)),
@@ -679,4 +743,40 @@ pub async fn delete_message(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) 
     )
     .await?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::SqliteQueryBuilder;
+
+    use super::*;
+
+    #[test]
+    fn message_reads_leave_unasked_columns_unread() {
+        let viewer = Viewer::Service;
+        let sql = |columns| {
+            readable_messages_query(&viewer, columns)
+                .0
+                .to_string(SqliteQueryBuilder)
+        };
+        let all = sql(MessageColumns::ALL);
+        for column in ["content", "metadata", "feedback", "sequence"] {
+            assert!(all.contains(&format!(r#""messages"."{column}""#)), "{all}");
+        }
+        let bare = sql(MessageColumns::default());
+        for column in ["content", "metadata", "feedback"] {
+            assert!(
+                !bare.contains(&format!(r#""messages"."{column}""#)),
+                "{bare}"
+            );
+            assert!(bare.contains(&format!(r#"AS "{column}""#)), "{bare}");
+        }
+        assert!(bare.contains(r#""messages"."sequence""#), "{bare}");
+        let text = sql(MessageColumns {
+            content: true,
+            ..MessageColumns::default()
+        });
+        assert!(text.contains(r#""messages"."content""#), "{text}");
+        assert!(!text.contains(r#""messages"."metadata""#), "{text}");
+    }
 }

@@ -1,30 +1,46 @@
 //! Relay connections: `PageInfo`, the connection/edge types, and `totalCount` sources.
 
-use async_graphql::{Context, SimpleObject};
+use async_graphql::{Context, Object};
 use sea_orm::sea_query::{Alias, Expr, Func, Query, SelectStatement};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::graphql::graphql_int;
 use crate::graphql::RequestCtx;
-use crate::paging::{self, Page, PageArgs, PageRequest};
+use crate::paging::{self, Page, PageArgs, PageRequest, Position};
 
-#[derive(SimpleObject, Clone, Debug)]
-pub struct PageInfo {
-    pub has_previous_page: bool,
-    pub has_next_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
+/// A page's `pageInfo`; its cursors are encoded only when asked for.
+pub struct PageInfo<'a> {
+    has_previous_page: bool,
+    has_next_page: bool,
+    start: Option<&'a Position>,
+    end: Option<&'a Position>,
 }
 
-impl PageInfo {
-    pub fn of<M>(page: &Page<M>) -> Self {
+impl<'a> PageInfo<'a> {
+    pub fn of<M>(page: &'a Page<M>) -> Self {
         PageInfo {
             has_previous_page: page.has_previous,
             has_next_page: page.has_next,
-            start_cursor: page.rows.first().map(|(_, c)| c.clone()),
-            end_cursor: page.rows.last().map(|(_, c)| c.clone()),
+            start: page.positions.first(),
+            end: page.positions.last(),
         }
+    }
+}
+
+#[Object]
+impl<'a> PageInfo<'a> {
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+    async fn start_cursor(&self) -> Option<String> {
+        self.start.map(Position::cursor)
+    }
+    async fn end_cursor(&self) -> Option<String> {
+        self.end.map(Position::cursor)
     }
 }
 
@@ -75,42 +91,60 @@ impl TotalCount {
     }
 }
 
-/// Declares `XConnection` and `XEdge` for a GraphQL object wrapping a model.
+/// Declares `XConnection` and `XEdge` for a GraphQL object wrapping a model. The
+/// connection holds its page's objects once: `nodes` and each edge's `node` borrow them,
+/// and an edge's `cursor` is encoded only when asked for.
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ident, $model:ty) => {
         pub struct $conn {
-            pub page: $crate::paging::Page<$model>,
+            pub page: $crate::paging::Page<$node>,
             pub total: $crate::graphql::connection::TotalCount,
         }
 
-        #[derive(async_graphql::SimpleObject)]
-        pub struct $edge {
-            pub cursor: String,
-            pub node: $node,
+        impl $conn {
+            pub fn new(
+                page: $crate::paging::Page<$model>,
+                total: $crate::graphql::connection::TotalCount,
+            ) -> Self {
+                $conn {
+                    page: page.map($node),
+                    total,
+                }
+            }
+        }
+
+        pub struct $edge<'a> {
+            node: &'a $node,
+            position: &'a $crate::paging::Position,
+        }
+
+        #[async_graphql::Object]
+        impl<'a> $edge<'a> {
+            async fn cursor(&self) -> String {
+                self.position.cursor()
+            }
+
+            async fn node(&self) -> &'a $node {
+                self.node
+            }
         }
 
         #[async_graphql::Object]
         impl $conn {
-            async fn edges(&self) -> Vec<$edge> {
+            async fn edges(&self) -> Vec<$edge<'_>> {
                 self.page
                     .rows
                     .iter()
-                    .map(|(m, c)| $edge {
-                        cursor: c.clone(),
-                        node: $node(m.clone()),
-                    })
+                    .zip(&self.page.positions)
+                    .map(|(node, position)| $edge { node, position })
                     .collect()
             }
 
-            async fn nodes(&self) -> Vec<$node> {
-                self.page
-                    .rows
-                    .iter()
-                    .map(|(m, _)| $node(m.clone()))
-                    .collect()
+            async fn nodes(&self) -> &[$node] {
+                &self.page.rows
             }
 
-            async fn page_info(&self) -> $crate::graphql::connection::PageInfo {
+            async fn page_info(&self) -> $crate::graphql::connection::PageInfo<'_> {
                 $crate::graphql::connection::PageInfo::of(&self.page)
             }
 

@@ -75,7 +75,7 @@ impl CoreQuery {
             },
         )
         .await?;
-        Ok(ProjectConnection { page, total })
+        Ok(ProjectConnection::new(page, total))
     }
 
     async fn conversation(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Conversation>> {

@@ -86,7 +86,7 @@ impl CreditAccount {
             },
         )
         .await?;
-        Ok(CreditTransactionConnection { page, total })
+        Ok(CreditTransactionConnection::new(page, total))
     }
 }
 

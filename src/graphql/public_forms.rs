@@ -61,7 +61,7 @@ impl PublicQuery {
             },
         )
         .await?;
-        Ok(WaitlistEntryConnection { page, total })
+        Ok(WaitlistEntryConnection::new(page, total))
     }
 }
 

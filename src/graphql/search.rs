@@ -45,23 +45,17 @@ impl ViewerSearch {
             },
         )
         .await?;
-        let snippets = page
-            .rows
-            .iter()
-            .filter_map(|(hit, _)| Some((hit.message.id, hit.snippet.clone()?)))
-            .collect();
-        Ok(MessageConnection {
-            page: crate::paging::Page {
-                rows: page
-                    .rows
-                    .into_iter()
-                    .map(|(hit, cursor)| (hit.message, cursor))
-                    .collect(),
-                has_next: page.has_next,
-                has_previous: page.has_previous,
-            },
-            total: TotalCount::Select(Box::new(matches)),
+        let mut snippets = std::collections::HashMap::new();
+        let page = page.map(|hit| {
+            if let Some(snippet) = hit.snippet {
+                snippets.insert(hit.message.id, snippet);
+            }
+            hit.message
+        });
+        Ok(MessageConnection::new(
+            page,
+            TotalCount::Select(Box::new(matches)),
             snippets,
-        })
+        ))
     }
 }

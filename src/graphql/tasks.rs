@@ -155,7 +155,7 @@ impl ViewerTasks {
             },
         )
         .await?;
-        Ok(TaskConnection { page, total })
+        Ok(TaskConnection::new(page, total))
     }
 
     /// How many of the viewer's tasks have each status: all four statuses, always, in

@@ -76,12 +76,12 @@ impl Team {
         let page = rc
             .loaders
             .member_pages
-            .load(self.0.id, (), &args, rc.limits)
+            .load(self.0.id, (), (), &args, rc.limits)
             .await?;
-        Ok(TeamMemberConnection {
+        Ok(TeamMemberConnection::new(
             page,
-            total: TotalCount::Loader(CountKey::TeamMembers(self.0.id)),
-        })
+            TotalCount::Loader(CountKey::TeamMembers(self.0.id)),
+        ))
     }
 
     #[graphql(complexity = "page_cost(first, None) * child_complexity + 1")]
@@ -104,12 +104,12 @@ impl Team {
         let page = rc
             .loaders
             .team_project_pages
-            .load(self.0.id, order, &args, rc.limits)
+            .load(self.0.id, order, (), &args, rc.limits)
             .await?;
-        Ok(ProjectConnection {
+        Ok(ProjectConnection::new(
             page,
-            total: TotalCount::Loader(CountKey::TeamProjects(self.0.id)),
-        })
+            TotalCount::Loader(CountKey::TeamProjects(self.0.id)),
+        ))
     }
 }
 
@@ -167,7 +167,7 @@ impl ViewerTeams {
             },
         )
         .await?;
-        Ok(TeamConnection { page, total })
+        Ok(TeamConnection::new(page, total))
     }
 }
 

@@ -1,14 +1,14 @@
 //! GraphQL objects of the [core] section: thin wrappers around entity models whose
 //! nested fields go through the request's loaders.
 
-use async_graphql::{Context, Json, Object, Result, ID};
+use async_graphql::{Context, Json, Lookahead, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use entity::enums::{ConversationStatus, MessageRole, ProjectStatus};
 use entity::{conversation, message, profile, project, settings};
 use uuid::Uuid;
 
 use crate::access::ProjectAccess;
-use crate::domain::conversations::{self, ConversationFilter, ConversationOrder};
+use crate::domain::conversations::{self, ConversationFilter, ConversationOrder, MessageColumns};
 use crate::domain::projects::{self, ProjectFilter, ProjectOrder};
 use crate::error::AppError;
 use crate::graphql::connection::{connection, root_page, CountKey, TotalCount};
@@ -40,7 +40,7 @@ impl Profile {
     async fn onboarding_completed(&self) -> bool {
         self.0.onboarding_completed
     }
-    async fn onboarding(&self) -> Json<serde_json::Value> {
+    async fn onboarding(&self) -> Json<&serde_json::Value> {
         json(&self.0.onboarding)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -77,7 +77,7 @@ impl Settings {
     async fn system_prompt(&self) -> Option<&str> {
         self.0.system_prompt.as_deref()
     }
-    async fn theme(&self) -> Json<serde_json::Value> {
+    async fn theme(&self) -> Json<&serde_json::Value> {
         json(&self.0.theme)
     }
     async fn language(&self) -> Option<&str> {
@@ -86,10 +86,10 @@ impl Settings {
     async fn timezone(&self) -> Option<&str> {
         self.0.timezone.as_deref()
     }
-    async fn notifications(&self) -> Json<serde_json::Value> {
+    async fn notifications(&self) -> Json<&serde_json::Value> {
         json(&self.0.notifications)
     }
-    async fn features(&self) -> Json<serde_json::Value> {
+    async fn features(&self) -> Json<&serde_json::Value> {
         json(&self.0.features)
     }
     async fn updated_at(&self) -> DateTime<Utc> {
@@ -108,45 +108,70 @@ connection!(
 /// Messages as a connection: a conversation's (by sequence) or search hits (by rank), the
 /// latter with a snippet on each edge.
 pub struct MessageConnection {
-    pub page: crate::paging::Page<message::Model>,
+    pub page: crate::paging::Page<Message>,
     pub total: TotalCount,
     /// Snippets by message id (search hits only).
     pub snippets: std::collections::HashMap<Uuid, String>,
 }
 
-#[derive(async_graphql::SimpleObject)]
-pub struct MessageEdge {
-    pub cursor: String,
-    pub node: Message,
+impl MessageConnection {
+    pub fn new(
+        page: crate::paging::Page<message::Model>,
+        total: TotalCount,
+        snippets: std::collections::HashMap<Uuid, String>,
+    ) -> Self {
+        MessageConnection {
+            page: page.map(Message),
+            total,
+            snippets,
+        }
+    }
+}
+
+pub struct MessageEdge<'a> {
+    node: &'a Message,
+    position: &'a crate::paging::Position,
+    snippet: Option<&'a str>,
+}
+
+#[Object]
+impl<'a> MessageEdge<'a> {
+    async fn cursor(&self) -> String {
+        self.position.cursor()
+    }
+
+    async fn node(&self) -> &'a Message {
+        self.node
+    }
+
     /// Search hits only (`viewer.searchMessages`): an excerpt of the message around the
     /// words that matched, as HTML: the text escaped, each matched word in
     /// `<mark>...</mark>`. Null on other lists.
-    pub snippet: Option<String>,
+    async fn snippet(&self) -> Option<&'a str> {
+        self.snippet
+    }
 }
 
 #[Object]
 impl MessageConnection {
-    async fn edges(&self) -> Vec<MessageEdge> {
+    async fn edges(&self) -> Vec<MessageEdge<'_>> {
         self.page
             .rows
             .iter()
-            .map(|(m, c)| MessageEdge {
-                cursor: c.clone(),
-                node: Message(m.clone()),
-                snippet: self.snippets.get(&m.id).cloned(),
+            .zip(&self.page.positions)
+            .map(|(node, position)| MessageEdge {
+                node,
+                position,
+                snippet: self.snippets.get(&node.0.id).map(String::as_str),
             })
             .collect()
     }
 
-    async fn nodes(&self) -> Vec<Message> {
-        self.page
-            .rows
-            .iter()
-            .map(|(m, _)| Message(m.clone()))
-            .collect()
+    async fn nodes(&self) -> &[Message] {
+        &self.page.rows
     }
 
-    async fn page_info(&self) -> crate::graphql::connection::PageInfo {
+    async fn page_info(&self) -> crate::graphql::connection::PageInfo<'_> {
         crate::graphql::connection::PageInfo::of(&self.page)
     }
 
@@ -219,7 +244,7 @@ impl ViewerCore {
             },
         )
         .await?;
-        Ok(ProjectConnection { page, total })
+        Ok(ProjectConnection::new(page, total))
     }
 
     #[graphql(complexity = "page_cost(first, last) * child_complexity + 1")]
@@ -256,7 +281,7 @@ impl ViewerCore {
             },
         )
         .await?;
-        Ok(ConversationConnection { page, total })
+        Ok(ConversationConnection::new(page, total))
     }
 }
 
@@ -340,7 +365,7 @@ impl Project {
     async fn is_public(&self) -> bool {
         self.0.is_public
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -400,12 +425,12 @@ impl Project {
         let page = rc
             .loaders
             .chat_pages
-            .load(self.0.id, order, &args, rc.limits)
+            .load(self.0.id, order, (), &args, rc.limits)
             .await?;
-        Ok(ConversationConnection {
+        Ok(ConversationConnection::new(
             page,
-            total: TotalCount::Loader(CountKey::ProjectChats(self.0.id)),
-        })
+            TotalCount::Loader(CountKey::ProjectChats(self.0.id)),
+        ))
     }
 }
 
@@ -438,7 +463,7 @@ impl Conversation {
     async fn encrypted(&self) -> bool {
         self.0.encrypted
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn message_count(&self) -> i32 {
@@ -474,24 +499,27 @@ impl Conversation {
             last,
             before,
         };
+        let look = ctx.look_ahead();
+        let columns = message_columns(&[look.field("nodes"), look.field("edges").field("node")]);
         let page = rc
             .loaders
             .message_pages
-            .load(self.0.id, (), &args, rc.limits)
+            .load(self.0.id, (), columns, &args, rc.limits)
             .await?;
-        Ok(MessageConnection {
+        Ok(MessageConnection::new(
             page,
-            total: TotalCount::Loader(CountKey::ConversationMessages(self.0.id)),
-            snippets: Default::default(),
-        })
+            TotalCount::Loader(CountKey::ConversationMessages(self.0.id)),
+            Default::default(),
+        ))
     }
 
     async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
         let rc = ctx.data::<RequestCtx>()?;
+        let columns = message_columns(&[ctx.look_ahead()]);
         Ok(rc
             .loaders
             .last_messages
-            .load_one(self.0.id)
+            .load_one((self.0.id, columns))
             .await?
             .map(Message))
     }
@@ -511,6 +539,20 @@ impl Conversation {
     }
 }
 
+/// The optional message columns (see [`MessageColumns`]) that the selections `on`, each a
+/// selection of `Message` objects, show: the fields of [`Message`] that read them.
+fn message_columns(on: &[Lookahead<'_>]) -> MessageColumns {
+    let asks = |field: &str| on.iter().any(|selection| selection.field(field).exists());
+    MessageColumns {
+        content: asks("content"),
+        metadata: asks("metadata"),
+        feedback: asks("feedback"),
+    }
+}
+
+/// A message. Read from a list that left some columns unread (see [`message_columns`]),
+/// its model holds placeholders there: a field reading `content`, `metadata` or `feedback`
+/// must be named in `message_columns`.
 #[derive(Clone)]
 pub struct Message(pub message::Model);
 
@@ -545,13 +587,13 @@ impl Message {
     async fn content(&self) -> &str {
         &self.0.content
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn token_count(&self) -> Option<i32> {
         self.0.token_count
     }
-    async fn feedback(&self) -> Option<Json<serde_json::Value>> {
+    async fn feedback(&self) -> Option<Json<&serde_json::Value>> {
         self.0.feedback.as_ref().map(json)
     }
     async fn audio_url(&self) -> Option<&str> {

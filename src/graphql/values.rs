@@ -32,8 +32,10 @@ pub fn json_value(
     Ok(required(name, field)?.map(|j| j.0))
 }
 
-pub fn json(value: &serde_json::Value) -> Json<serde_json::Value> {
-    Json(value.clone())
+/// A JSON field of a model as GraphQL output, borrowed: serialised from the model's
+/// value, not from a copy of it.
+pub fn json(value: &serde_json::Value) -> Json<&serde_json::Value> {
+    Json(value)
 }
 
 #[cfg(test)]

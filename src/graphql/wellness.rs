@@ -57,7 +57,7 @@ impl Goal {
     async fn progress(&self) -> i32 {
         self.0.progress
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -128,7 +128,7 @@ impl ProgressMetric {
     async fn value(&self) -> f64 {
         self.0.value
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -215,7 +215,7 @@ impl ViewerWellness {
             },
         )
         .await?;
-        Ok(GoalConnection { page, total })
+        Ok(GoalConnection::new(page, total))
     }
 
     /// The viewer's journal, newest first.
@@ -251,7 +251,7 @@ impl ViewerWellness {
             },
         )
         .await?;
-        Ok(JournalEntryConnection { page, total })
+        Ok(JournalEntryConnection::new(page, total))
     }
 
     /// The viewer's metrics (or the one of `metricType`), by metric type.

@@ -53,7 +53,7 @@ impl WorkspaceFile {
     async fn content(&self) -> Option<&str> {
         self.0.content.as_deref()
     }
-    async fn metadata(&self) -> Json<serde_json::Value> {
+    async fn metadata(&self) -> Json<&serde_json::Value> {
         json(&self.0.metadata)
     }
     async fn created_at(&self) -> DateTime<Utc> {

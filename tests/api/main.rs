@@ -31,6 +31,8 @@ mod readiness;
 mod realtime;
 mod realtime_deletions;
 mod request_log;
+mod rls_parity;
+mod rls_probes;
 mod schema;
 mod schema_controls;
 mod schema_diff;

@@ -952,6 +952,118 @@ on_both!(one_message_reads_back, |app: TestApp| async move {
     );
 });
 
+const SEND_WITH_METADATA: &str = r#"
+    mutation($c: UUID!, $m: String!, $meta: JSON) {
+        sendMessage(input: {conversationId: $c, role: ASSISTANT, content: $m, metadata: $meta}) {
+            id
+        }
+    }
+"#;
+
+const SET_FEEDBACK: &str = r#"
+    mutation($id: UUID!, $f: JSON) { updateMessage(id: $id, input: {feedback: $f}) { id } }
+"#;
+
+/// The same messages through selections that name the large fields in every way a
+/// document can (aliases, edges, fragments, inline fragments) or not at all.
+const MESSAGE_FIELDS_EVERY_WAY: &str = r#"
+    query($c: UUID!) {
+        conversation(id: $c) {
+            bare: messages(first: 2) { nodes { sequence } }
+            text: messages(first: 2) { edges { node { sequence content } } }
+            spread: messages(first: 2) { nodes { ...Large } }
+            inline: messages(first: 2) { nodes { ... on Message { sequence metadata } } }
+            lastBare: lastMessage { sequence }
+            lastLarge: lastMessage { ...Large }
+        }
+    }
+    fragment Large on Message { sequence content metadata feedback }
+"#;
+
+const LAST_MESSAGE_BARE: &str = r#"
+    query($c: UUID!) {
+        conversation(id: $c) {
+            messages(first: 2) { nodes { id sequence role } }
+            lastMessage { id sequence }
+        }
+    }
+"#;
+
+on_both!(
+    message_fields_read_whatever_the_selection,
+    |app: TestApp| async move {
+        // Pages leave the content and JSON columns unread when no field shows them; every
+        // selection that shows one gets the stored value, also beside one that does not.
+        let alice = harness::user("alice");
+        let chat = app.create_chat(&alice, "fields", None).await;
+        let mut ids = Vec::new();
+        for i in 1..=3 {
+            let sent = app
+                .ok(
+                    &alice,
+                    SEND_WITH_METADATA,
+                    json!({ "c": chat, "m": format!("text {i}"), "meta": { "n": i, "tools": ["a"] } }),
+                )
+                .await;
+            ids.push(sent["sendMessage"]["id"].clone());
+        }
+        for id in &ids {
+            app.ok(
+                &alice,
+                SET_FEEDBACK,
+                json!({ "id": id, "f": { "up": true } }),
+            )
+            .await;
+        }
+        let before = app.statement_count();
+        let data = app
+            .ok(&alice, MESSAGE_FIELDS_EVERY_WAY, json!({ "c": chat }))
+            .await;
+        // ensure-user lookup, the conversation, one window for the four message pages,
+        // one for both last messages.
+        assert_eq!(app.statement_count() - before, 4);
+        let full = |i: i64| {
+            json!({
+                "sequence": i,
+                "content": format!("text {i}"),
+                "metadata": { "n": i, "tools": ["a"] },
+                "feedback": { "up": true }
+            })
+        };
+        assert_eq!(
+            data["conversation"],
+            json!({
+                "bare": { "nodes": [{ "sequence": 1 }, { "sequence": 2 }] },
+                "text": { "edges": [
+                    { "node": { "sequence": 1, "content": "text 1" } },
+                    { "node": { "sequence": 2, "content": "text 2" } }
+                ] },
+                "spread": { "nodes": [full(1), full(2)] },
+                "inline": { "nodes": [
+                    { "sequence": 1, "metadata": { "n": 1, "tools": ["a"] } },
+                    { "sequence": 2, "metadata": { "n": 2, "tools": ["a"] } }
+                ] },
+                "lastBare": { "sequence": 3 },
+                "lastLarge": full(3)
+            })
+        );
+        // Alone, the pages without large fields read none of them.
+        let data = app
+            .ok(&alice, LAST_MESSAGE_BARE, json!({ "c": chat }))
+            .await;
+        assert_eq!(
+            data["conversation"],
+            json!({
+                "messages": { "nodes": [
+                    { "id": ids[0], "sequence": 1, "role": "ASSISTANT" },
+                    { "id": ids[1], "sequence": 2, "role": "ASSISTANT" }
+                ] },
+                "lastMessage": { "id": ids[2], "sequence": 3 }
+            })
+        );
+    }
+);
+
 on_both!(
     the_cursor_row_is_outside_the_page,
     |app: TestApp| async move {

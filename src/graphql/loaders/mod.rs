@@ -20,12 +20,12 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
-use crate::domain::conversations::{self, ConversationOrder};
+use crate::domain::conversations::{self, ConversationOrder, MessageColumns};
 use crate::domain::projects::{self, ProjectOrder};
 use crate::domain::{profiles, tasks, teams};
 use crate::graphql::connection::CountKey;
 use crate::graphql::local_tasks::LocalTasks;
-use crate::paging::{self, PageRequest, Sort};
+use crate::paging::{self, Sort};
 
 use pages::shared;
 pub use pages::{LoadError, PageList, Pages, Scope};
@@ -75,9 +75,11 @@ pub enum ProjectChats {}
 impl PageList for ProjectChats {
     type Model = conversation::Model;
     type Order = ConversationOrder;
-    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
+    type Columns = ();
+    fn rows(viewer: &Viewer, (): ()) -> (SelectStatement, Expr) {
         conversations::project_chats_query(viewer)
     }
+    fn both((): (), (): ()) {}
     fn sort(order: ConversationOrder) -> Sort {
         order.sort()
     }
@@ -90,8 +92,12 @@ pub enum ConversationMessages {}
 impl PageList for ConversationMessages {
     type Model = message::Model;
     type Order = ();
-    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
-        conversations::readable_messages_query(viewer)
+    type Columns = MessageColumns;
+    fn rows(viewer: &Viewer, columns: MessageColumns) -> (SelectStatement, Expr) {
+        conversations::readable_messages_query(viewer, columns)
+    }
+    fn both(a: MessageColumns, b: MessageColumns) -> MessageColumns {
+        a.and(b)
     }
     fn sort((): ()) -> Sort {
         conversations::message_sort()
@@ -105,9 +111,11 @@ pub enum TeamMembers {}
 impl PageList for TeamMembers {
     type Model = team_member::Model;
     type Order = ();
-    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
+    type Columns = ();
+    fn rows(viewer: &Viewer, (): ()) -> (SelectStatement, Expr) {
         teams::readable_members_query(viewer)
     }
+    fn both((): (), (): ()) {}
     fn sort((): ()) -> Sort {
         teams::member_sort()
     }
@@ -120,9 +128,11 @@ pub enum TeamProjects {}
 impl PageList for TeamProjects {
     type Model = project::Model;
     type Order = ProjectOrder;
-    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
+    type Columns = ();
+    fn rows(viewer: &Viewer, (): ()) -> (SelectStatement, Expr) {
         teams::team_projects_query(viewer)
     }
+    fn both((): (), (): ()) {}
     fn sort(order: ProjectOrder) -> Sort {
         order.sort()
     }
@@ -145,27 +155,48 @@ async fn rows_by_key<M: FromQueryResult>(
         .collect()
 }
 
-/// `Conversation.lastMessage`: the message with the highest sequence, as a backward
-/// window of one.
+/// `Conversation.lastMessage`: the message with the highest sequence, with at least the
+/// key's columns: the first row of each chat's messages in reverse order, one per chat by
+/// its own `LIMIT 1` on Postgres.
 pub struct LastMessages(Scope);
 
-impl Loader<Uuid> for LastMessages {
+impl Loader<(Uuid, MessageColumns)> for LastMessages {
     type Value = message::Model;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let request = PageRequest {
-            sort: ConversationMessages::sort(()).name,
-            limit: 1,
-            backward: true,
-            after: None,
-            before: None,
-        };
-        let pages = pages::windows::<ConversationMessages>(&self.0, keys, (), &request).await?;
-        Ok(pages
-            .into_iter()
-            .filter_map(|(id, page)| page.rows.into_iter().last().map(|(m, _)| (id, m)))
-            .collect())
+    async fn load(
+        &self,
+        keys: &[(Uuid, MessageColumns)],
+    ) -> Result<HashMap<(Uuid, MessageColumns), Self::Value>, Self::Error> {
+        let mut columns = MessageColumns::default();
+        let mut parents = Vec::with_capacity(keys.len());
+        for (parent, wanted) in keys {
+            columns = columns.and(*wanted);
+            parents.push(*parent);
+        }
+        parents.sort_unstable();
+        parents.dedup();
+        let (base, parent) = ConversationMessages::rows(&self.0.viewer, columns);
+        let sort = ConversationMessages::sort(());
+        let mut last = paging::fetch_window_heads::<message::Model>(
+            &self.0.db, base, parent, &parents, &sort, true,
+        )
+        .await
+        .map_err(shared)?;
+        let mut out = HashMap::with_capacity(keys.len());
+        // A chat asked for with different columns: copied for all but its last key.
+        for (i, key) in keys.iter().enumerate() {
+            let again = keys[i + 1..].iter().any(|later| later.0 == key.0);
+            let found = if again {
+                last.get(&key.0).cloned()
+            } else {
+                last.remove(&key.0)
+            };
+            if let Some(message) = found {
+                out.insert(*key, message);
+            }
+        }
+        Ok(out)
     }
 }
 
