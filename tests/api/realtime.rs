@@ -429,6 +429,12 @@ on_both!(
             sockets.push(socket);
         }
         app.wait_for_subscriptions(5).await;
+        // A subscribe reads the conversation once more after registering; a first message
+        // received by all five makes sure those reads are over before counting.
+        app.send(&owner, chat, "warm-up").await;
+        for socket in &mut sockets {
+            assert_eq!(socket.data("m").await["messageAdded"]["content"], "warm-up");
+        }
 
         let before = app.statement_count();
         app.send(&owner, chat, "watched").await;
