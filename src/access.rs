@@ -651,6 +651,23 @@ impl Readers {
             Viewer::User(user) => self.users.contains(&user.id),
         }
     }
+
+    /// The users among them, sorted: what a deletion's event carries, captured in the
+    /// deleting transaction.
+    pub fn user_ids(&self) -> Vec<Uuid> {
+        let mut users: Vec<Uuid> = self.users.iter().copied().collect();
+        users.sort();
+        users
+    }
+
+    /// The readers a deletion captured (`user_ids`) before its row was gone, with the
+    /// service role, which reads every row.
+    pub fn captured(users: &[Uuid]) -> Readers {
+        Readers {
+            users: users.iter().copied().collect(),
+            service: true,
+        }
+    }
 }
 
 /// Readers of a row keyed by its user (`own_rows`: profile, tasks, goals, progress, ...):
@@ -678,16 +695,43 @@ pub async fn conversation_readers(
     db: &impl sea_orm::ConnectionTrait,
     conversation_id: Uuid,
 ) -> AppResult<Readers> {
+    let mut readers = readers_of_conversations(
+        db,
+        Condition::all()
+            .add(col(conversation::Entity, conversation::Column::Id).eq(conversation_id)),
+    )
+    .await?;
+    Ok(readers.remove(&conversation_id).unwrap_or_else(|| Readers {
+        users: Default::default(),
+        service: true,
+    }))
+}
+
+/// Readers (`readable_conversations`) of each conversation `which` selects (a condition on
+/// `conversations`), in one statement: its owner and every member of a team whose project
+/// holds it. A deletion captures them in its transaction, before the rows are gone.
+pub async fn readers_of_conversations(
+    db: &impl sea_orm::ConnectionTrait,
+    which: Condition,
+) -> AppResult<std::collections::HashMap<Uuid, Readers>> {
     use sea_orm::sea_query::{Alias, UnionType};
     let mut statement = Query::select()
+        .expr_as(
+            col(conversation::Entity, conversation::Column::Id),
+            Alias::new("chat"),
+        )
         .expr_as(
             col(conversation::Entity, conversation::Column::OwnerId),
             Alias::new("reader"),
         )
         .from(conversation::Entity)
-        .and_where(col(conversation::Entity, conversation::Column::Id).eq(conversation_id))
+        .cond_where(which.clone())
         .to_owned();
     let team_members = Query::select()
+        .expr_as(
+            col(conversation::Entity, conversation::Column::Id),
+            Alias::new("chat"),
+        )
         .expr_as(
             col(team_member::Entity, team_member::Column::UserId),
             Alias::new("reader"),
@@ -706,25 +750,37 @@ pub async fn conversation_readers(
             )
             .equals((project::Entity, project::Column::Id)),
         )
-        .and_where(
-            col(
+        .inner_join(
+            conversation::Entity,
+            col(conversation::Entity, conversation::Column::Id).equals((
                 project_conversation::Entity,
                 project_conversation::Column::ConversationId,
-            )
-            .eq(conversation_id),
+            )),
         )
+        .cond_where(which)
         .and_where(
             col(team_member::Entity, team_member::Column::Role).is_in(ANY_ROLE.iter().copied()),
         )
         .to_owned();
     statement.union(UnionType::Distinct, team_members);
     let rows = db.query_all(&statement).await?;
-    let mut users = std::collections::HashSet::new();
+    let mut readers: std::collections::HashMap<Uuid, Readers> = Default::default();
     for row in rows {
-        users.insert(row.try_get::<Uuid>("", "reader")?);
+        let chat = row.try_get::<Uuid>("", "chat")?;
+        readers
+            .entry(chat)
+            .or_insert_with(|| Readers {
+                users: Default::default(),
+                service: true,
+            })
+            .users
+            .insert(row.try_get::<Uuid>("", "reader")?);
     }
-    Ok(Readers {
-        users,
-        service: true,
-    })
+    Ok(readers)
+}
+
+/// The projects an account takes with it when it is deleted (its profile's cascade): a
+/// consequence of deleting, not a read permission.
+pub fn projects_owned_by(user: Uuid) -> Condition {
+    Condition::all().add(col(project::Entity, project::Column::OwnerId).eq(user))
 }

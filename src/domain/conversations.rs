@@ -483,12 +483,15 @@ pub async fn delete_conversation(
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
     find_editable(&txn, viewer, id).await?;
+    lock_conversation(&txn, id).await?;
+    // Who could read it, captured before its links to team projects go with it.
+    let readers = access::conversation_readers(&txn, id).await?;
     conversation::Entity::delete_many()
         .filter(conversation::Column::Id.eq(id))
         .filter(access::editable_conversations(viewer))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::conversation_deleted(id, &readers)]).await?;
     Ok(id)
 }
 
@@ -728,9 +731,17 @@ pub async fn delete_message(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) 
     let txn = db::begin_write(db).await?;
     let current = find_editable_message(&txn, viewer, id).await?;
     lock_conversation(&txn, current.conversation_id).await?;
+    let readers = access::conversation_readers(&txn, current.conversation_id).await?;
     message::Entity::delete_by_id(id).exec(&txn).await?;
     refresh_counters(&txn, current.conversation_id, db::now()).await?;
-    realtime::commit(txn, &[Event::conversation(current.conversation_id)]).await?;
+    realtime::commit(
+        txn,
+        &[
+            Event::message_deleted(id, current.conversation_id, &readers),
+            Event::conversation(current.conversation_id),
+        ],
+    )
+    .await?;
     Ok(id)
 }
 

@@ -41,7 +41,15 @@ pub async fn remove_chat(
         .filter(project_conversation::Column::ConversationId.eq(conversation_id))
         .exec(&txn)
         .await?;
-    realtime::commit(txn, &[Event::conversation(conversation_id)]).await?;
+    // Members of the project's team may have read the chat only through it.
+    realtime::commit(
+        txn,
+        &[
+            Event::conversation(conversation_id),
+            Event::conversation_access(conversation_id),
+        ],
+    )
+    .await?;
     Ok(project)
 }
 

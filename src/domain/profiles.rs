@@ -1,6 +1,6 @@
 //! Profiles, settings and accounts: the user's own rows.
 
-use entity::{profile, settings};
+use entity::{goal, profile, settings, task};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::{Set, Unchanged},
@@ -14,6 +14,7 @@ use crate::auth::{UserClaims, Viewer};
 use crate::db;
 use crate::domain::patch::{self, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
+use crate::realtime::Event;
 use crate::validate::empty_object;
 
 /// Creates the user's profile, settings and credit account (with `signup_credits`) on
@@ -263,6 +264,7 @@ pub async fn update_settings(
 pub async fn delete_account(db: &sea_orm::DatabaseConnection, viewer: &Viewer) -> AppResult<Uuid> {
     let id = access::require_user(viewer)?;
     let txn = db::begin_write(db).await?;
+    let events = account_deletion_events(&txn, viewer, id).await?;
     crate::domain::teams::leave_all_teams(&txn, id).await?;
     let deleted = profile::Entity::delete_many()
         .filter(access::editable_profiles(viewer))
@@ -271,6 +273,46 @@ pub async fn delete_account(db: &sea_orm::DatabaseConnection, viewer: &Viewer) -
     if deleted.rows_affected == 0 {
         return Err(AppError::not_found("account"));
     }
-    txn.commit().await?;
+    crate::realtime::commit(txn, &events).await?;
     Ok(id)
+}
+
+/// What subscribers learn of an account deletion, captured before the rows cascade from
+/// the profile: its conversations are deleted (for everyone who could read them), the
+/// chats filed in its team projects lose those teams' readers, its tasks and goals are
+/// deleted, and the user loses their teams' chats.
+async fn account_deletion_events(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    user: Uuid,
+) -> AppResult<Vec<Event>> {
+    let mut events = Vec::new();
+    let conversations =
+        access::readers_of_conversations(db, access::own_conversations(viewer)).await?;
+    let mut conversations: Vec<_> = conversations.into_iter().collect();
+    conversations.sort_by_key(|(id, _)| *id);
+    for (conversation, readers) in conversations {
+        events.push(Event::conversation_deleted(conversation, &readers));
+    }
+    let filed =
+        crate::domain::projects::team_filed_chats(db, access::projects_owned_by(user)).await?;
+    events.extend(filed.into_iter().map(Event::conversation_access));
+    let tasks: Vec<Uuid> = task::Entity::find()
+        .select_only()
+        .column(task::Column::Id)
+        .filter(access::own_tasks(viewer))
+        .into_tuple()
+        .all(db)
+        .await?;
+    events.extend(tasks.into_iter().map(|t| Event::task_deleted(t, user)));
+    let goals: Vec<Uuid> = goal::Entity::find()
+        .select_only()
+        .column(goal::Column::Id)
+        .filter(access::editable_goals(viewer))
+        .into_tuple()
+        .all(db)
+        .await?;
+    events.extend(goals.into_iter().map(|g| Event::goal_deleted(g, user)));
+    events.push(Event::user_access(user));
+    Ok(events)
 }

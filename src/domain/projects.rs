@@ -17,6 +17,7 @@ use crate::db;
 use crate::domain::patch::{self, find_checked, Checked, UnrequiredField, UnrequiredNullableField};
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
+use crate::realtime::{self, Event};
 use crate::validate;
 
 impl Keyed for project::Model {
@@ -356,11 +357,23 @@ pub async fn delete_project(
     let txn = db::begin_write(db).await?;
     let current = find_deletable(&txn, viewer, id).await?;
     if permanent {
+        // Its team's members may have read its chats only through it.
+        let events: Vec<Event> = if current.team_id.is_some() {
+            team_filed_chats(&txn, Condition::all().add(project::Column::Id.eq(id)))
+                .await?
+                .into_iter()
+                .map(Event::conversation_access)
+                .collect()
+        } else {
+            Vec::new()
+        };
         project::Entity::delete_many()
             .filter(project::Column::Id.eq(id))
             .filter(access::deletable_projects(viewer))
             .exec(&txn)
             .await?;
+        realtime::commit(txn, &events).await?;
+        return Ok(id);
     } else if current.status != ProjectStatus::Deleted {
         let now = db::now();
         let mut row: project::ActiveModel = current.into();
@@ -393,6 +406,24 @@ pub async fn restore_project(
     };
     txn.commit().await?;
     Ok(result)
+}
+
+/// The chats filed in the team projects `which` selects (a condition on `projects`): the
+/// chats whose readers shrink when those projects go.
+pub async fn team_filed_chats(db: &impl ConnectionTrait, which: Condition) -> AppResult<Vec<Uuid>> {
+    Ok(project_conversation::Entity::find()
+        .select_only()
+        .column(project_conversation::Column::ConversationId)
+        .join(
+            JoinType::InnerJoin,
+            project_conversation::Relation::Project.def(),
+        )
+        .filter(which)
+        .filter(project::Column::TeamId.is_not_null())
+        .distinct()
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?)
 }
 
 /// Inserts the project↔chat link unless it exists.

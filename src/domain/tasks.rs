@@ -324,13 +324,13 @@ pub async fn append_log(
 pub async fn delete_task(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) -> AppResult<Uuid> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
-    lock_editable(&txn, viewer, id).await?;
+    let current = lock_editable(&txn, viewer, id).await?;
     task::Entity::delete_many()
         .filter(task::Column::Id.eq(id))
         .filter(access::editable_tasks(viewer))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::task_deleted(id, current.user_id)]).await?;
     Ok(id)
 }
 
@@ -349,8 +349,12 @@ pub async fn delete_by_status(
     let deleted = task::Entity::delete_many()
         .filter(access::own_tasks(viewer))
         .filter(task::Column::Status.is_in(statuses.iter().copied()))
-        .exec(&txn)
+        .exec_with_returning(&txn)
         .await?;
-    txn.commit().await?;
-    Ok(deleted.rows_affected)
+    let events: Vec<Event> = deleted
+        .iter()
+        .map(|t| Event::task_deleted(t.id, t.user_id))
+        .collect();
+    realtime::commit(txn, &events).await?;
+    Ok(deleted.len() as u64)
 }

@@ -16,6 +16,7 @@ use crate::auth::Viewer;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::paging::{KeyKind, Keyed, Sort};
+use crate::realtime::{self, Event};
 use crate::validate;
 
 impl Keyed for team::Model {
@@ -249,25 +250,28 @@ pub async fn delete_team(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) -> 
             "only the team's OWNERs may delete it".to_owned(),
         ));
     }
-    remove_team(&txn, id).await?;
-    txn.commit().await?;
+    let members = remove_team(&txn, id).await?;
+    // Its members read its projects' chats through it.
+    let events: Vec<Event> = members.into_iter().map(Event::user_access).collect();
+    realtime::commit(txn, &events).await?;
     Ok(id)
 }
 
-/// Detaches the team's projects and deletes the team with its memberships.
-async fn remove_team(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
+/// Detaches the team's projects and deletes the team with its memberships; returns the
+/// users who were its members.
+async fn remove_team(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Vec<Uuid>> {
     let detach = Query::update()
         .table(project::Entity)
         .value(project::Column::TeamId, Option::<Uuid>::None)
         .and_where(Expr::col((project::Entity, project::Column::TeamId)).eq(id))
         .to_owned();
     db.execute(&detach).await?;
-    team_member::Entity::delete_many()
+    let members = team_member::Entity::delete_many()
         .filter(team_member::Column::TeamId.eq(id))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
     team::Entity::delete_by_id(id).exec(db).await?;
-    Ok(())
+    Ok(members.into_iter().map(|m| m.user_id).collect())
 }
 
 /// Adds a user who has signed in before, found by email (case-insensitive, Unicode-aware).
@@ -384,7 +388,7 @@ pub async fn remove_member(
     team_member::Entity::delete_by_id(target.id)
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::user_access(user_id)]).await?;
     Ok(user_id)
 }
 

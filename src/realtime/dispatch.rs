@@ -1,6 +1,12 @@
 //! One gateway's dispatcher: per event, one read of the row and one question to the
 //! `access` module (who may read it), whatever the number of subscribers; then the row
 //! goes to the queues of the subscribers who may read it.
+//!
+//! A deletion's event carries the readers its transaction captured (the row is gone): the
+//! deletion goes to the subscribers among them, and nobody else learns its id. A deleted
+//! conversation ends the message subscriptions on it; an access change (a chat unfiled, a
+//! member gone) asks `access` again, per conversation, and ends those of subscribers who
+//! may no longer read it.
 
 use std::sync::Arc;
 
@@ -10,7 +16,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, PrimaryKeyTrait, QueryFilter};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use super::registry::{Candidate, Delivery, Filter, Registry};
+use super::registry::{Candidate, Deleted, Delivery, Filter, Registry};
 use super::{Batch, Event, Topic};
 use crate::access;
 use crate::auth::Viewer;
@@ -23,7 +29,7 @@ pub async fn run(
     dispatched: watch::Sender<i64>,
 ) {
     while let Some(batch) = events.recv().await {
-        for event in batch.events {
+        for event in &batch.events {
             if !registry.wants(event.topic) {
                 continue;
             }
@@ -38,7 +44,7 @@ pub async fn run(
     }
 }
 
-async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) -> AppResult<()> {
+async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: &Event) -> AppResult<()> {
     let id = event.id;
     match event.topic {
         Topic::Message => {
@@ -129,6 +135,81 @@ async fn dispatch(db: &DatabaseConnection, registry: &Registry, event: Event) ->
                 Delivery::Profile,
             )
             .await?;
+        }
+        Topic::MessageDeleted => {
+            let Some(conversation) = event.parent else {
+                return Ok(());
+            };
+            let candidates =
+                registry.candidates(|f| *f == Filter::MessageDeletionsOf(conversation));
+            deleted(registry, &candidates, event, Deleted::Message(id));
+        }
+        Topic::ConversationDeleted => {
+            let candidates = registry.candidates(|f| *f == Filter::ConversationDeletions);
+            deleted(registry, &candidates, event, Deleted::Conversation(id));
+            // Gone for everyone: whoever subscribed to its messages is done.
+            for candidate in registry.candidates(|f| f.conversation() == Some(id)) {
+                registry.close(candidate.id);
+            }
+        }
+        Topic::TaskDeleted => {
+            let candidates = registry.candidates(|f| *f == Filter::TaskDeletions);
+            deleted(registry, &candidates, event, Deleted::Task(id));
+            for candidate in registry.candidates(|f| *f == Filter::Tasks(Some(id))) {
+                registry.close(candidate.id);
+            }
+        }
+        Topic::GoalDeleted => {
+            let candidates = registry.candidates(|f| *f == Filter::GoalDeletions);
+            deleted(registry, &candidates, event, Deleted::Goal(id));
+        }
+        Topic::ConversationAccess => {
+            let candidates = registry.candidates(|f| f.conversation() == Some(id));
+            end_unreadable(db, registry, candidates).await?;
+        }
+        Topic::UserAccess => {
+            let candidates: Vec<Candidate> = registry
+                .candidates(|f| f.conversation().is_some())
+                .into_iter()
+                .filter(|c| matches!(&c.viewer, Viewer::User(user) if user.id == id))
+                .collect();
+            end_unreadable(db, registry, candidates).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues a deletion for the candidates among the readers its event captured.
+fn deleted(registry: &Registry, candidates: &[Candidate], event: &Event, what: Deleted) {
+    if candidates.is_empty() {
+        return;
+    }
+    let readers = access::Readers::captured(&event.readers);
+    send(registry, candidates, &readers, Delivery::Deleted(what));
+}
+
+/// Ends the conversation subscriptions among `candidates` whose subscriber may no longer
+/// read the conversation: one question to `access` per conversation.
+async fn end_unreadable(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    candidates: Vec<Candidate>,
+) -> AppResult<()> {
+    let mut by_conversation: std::collections::BTreeMap<Uuid, Vec<Candidate>> = Default::default();
+    for candidate in candidates {
+        if let Some(conversation) = candidate.filter.conversation() {
+            by_conversation
+                .entry(conversation)
+                .or_default()
+                .push(candidate);
+        }
+    }
+    for (conversation, candidates) in by_conversation {
+        let readers = access::conversation_readers(db, conversation).await?;
+        for candidate in candidates {
+            if !readers.may_read(&candidate.viewer) {
+                registry.close(candidate.id);
+            }
         }
     }
     Ok(())

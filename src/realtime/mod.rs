@@ -15,6 +15,12 @@
 //! Each gateway runs one dispatcher ([`dispatch`]): per event it reads the row once and asks
 //! the `access` module which of the matching subscribers may read it at that moment, then
 //! queues the row for those subscribers. Nothing here decides access itself.
+//!
+//! A deletion cannot be read back, so its event carries the readers the deleting
+//! transaction captured from `access` (user ids; the service role is implied), and goes
+//! to the matching subscribers among them only. A deleted conversation, or an access change
+//! (`ConversationAccess`, `UserAccess`), ends the subscriptions tied to a conversation of
+//! those who may no longer read it: their streams end and their clients get `complete`.
 
 mod dispatch;
 mod listener;
@@ -30,8 +36,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Mutex};
 use uuid::Uuid;
 
-pub use registry::{Delivery, Filter, Subscription};
+pub use registry::{Deleted, Delivery, Filter, Subscription};
 
+use crate::access;
 use crate::auth::Viewer;
 
 /// The `LISTEN`/`NOTIFY` channel the gateways share (per database).
@@ -47,7 +54,9 @@ const DISPATCH_BACKLOG: usize = 10_000;
 /// The longest a new subscription waits for the dispatcher to reach the present.
 const SUBSCRIBE_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A NOTIFY payload must stay under 8000 bytes; an event takes at most about 60.
+/// Events per outbox row. (A NOTIFY payload must stay under 8000 bytes; it carries only the
+/// new outbox id now, but 100 events of about 60 bytes also kept the rows small. A
+/// deletion's event grows with its readers: a row of them is larger.)
 const EVENTS_PER_NOTIFICATION: usize = 100;
 
 /// What kind of row an event is about.
@@ -65,6 +74,26 @@ pub enum Topic {
     Progress,
     #[serde(rename = "u")]
     Profile,
+    /// A message was deleted (`parent`: its conversation; `readers`: captured).
+    #[serde(rename = "md")]
+    MessageDeleted,
+    /// A conversation was deleted (`readers`: captured); its message subscriptions end.
+    #[serde(rename = "cd")]
+    ConversationDeleted,
+    /// A task was deleted (`readers`: its owner); `taskUpdated(id)` on it ends.
+    #[serde(rename = "td")]
+    TaskDeleted,
+    /// A goal was deleted (`readers`: its owner).
+    #[serde(rename = "gd")]
+    GoalDeleted,
+    /// A conversation may have lost readers (unfiled from a team project, its project
+    /// deleted): its message subscriptions are checked again.
+    #[serde(rename = "ca")]
+    ConversationAccess,
+    /// A user may have lost conversations (left or removed from a team, the team or their
+    /// account deleted): their message subscriptions are checked again.
+    #[serde(rename = "ua")]
+    UserAccess,
 }
 
 /// Committed events on their way to the dispatcher, with their outbox id on Postgres.
@@ -74,50 +103,86 @@ pub(crate) struct Batch {
     pub events: Vec<Event>,
 }
 
-/// A row that was created or changed: ids only, the row is read by each gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A row that was created, changed or deleted: ids only, never row contents. A changed
+/// row is read by each gateway; a deleted one cannot be, so its event carries who could
+/// read it just before (captured by the deleting transaction, written with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     #[serde(rename = "t")]
     pub topic: Topic,
     pub id: Uuid,
+    /// A deleted message's conversation.
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Uuid>,
+    /// A deletion: the users who could read the row just before it was deleted (the
+    /// service role, which reads every row, is implied).
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<Uuid>,
 }
 
 impl Event {
-    pub fn message(id: Uuid) -> Self {
+    fn of(topic: Topic, id: Uuid) -> Self {
         Event {
-            topic: Topic::Message,
+            topic,
             id,
+            parent: None,
+            readers: Vec::new(),
         }
+    }
+    pub fn message(id: Uuid) -> Self {
+        Event::of(Topic::Message, id)
     }
     pub fn conversation(id: Uuid) -> Self {
-        Event {
-            topic: Topic::Conversation,
-            id,
-        }
+        Event::of(Topic::Conversation, id)
     }
     pub fn task(id: Uuid) -> Self {
-        Event {
-            topic: Topic::Task,
-            id,
-        }
+        Event::of(Topic::Task, id)
     }
     pub fn goal(id: Uuid) -> Self {
-        Event {
-            topic: Topic::Goal,
-            id,
-        }
+        Event::of(Topic::Goal, id)
     }
     pub fn progress(id: Uuid) -> Self {
-        Event {
-            topic: Topic::Progress,
-            id,
-        }
+        Event::of(Topic::Progress, id)
     }
     pub fn profile(id: Uuid) -> Self {
+        Event::of(Topic::Profile, id)
+    }
+    /// Message `id` of `conversation` was deleted; `readers` could read it just before.
+    pub fn message_deleted(id: Uuid, conversation: Uuid, readers: &access::Readers) -> Self {
         Event {
-            topic: Topic::Profile,
-            id,
+            parent: Some(conversation),
+            readers: readers.user_ids(),
+            ..Event::of(Topic::MessageDeleted, id)
         }
+    }
+    /// Conversation `id` was deleted; `readers` could read it just before.
+    pub fn conversation_deleted(id: Uuid, readers: &access::Readers) -> Self {
+        Event {
+            readers: readers.user_ids(),
+            ..Event::of(Topic::ConversationDeleted, id)
+        }
+    }
+    /// Task `id` of user `owner` was deleted.
+    pub fn task_deleted(id: Uuid, owner: Uuid) -> Self {
+        Event {
+            readers: vec![owner],
+            ..Event::of(Topic::TaskDeleted, id)
+        }
+    }
+    /// Goal `id` of user `owner` was deleted.
+    pub fn goal_deleted(id: Uuid, owner: Uuid) -> Self {
+        Event {
+            readers: vec![owner],
+            ..Event::of(Topic::GoalDeleted, id)
+        }
+    }
+    /// Conversation `id` may have lost readers.
+    pub fn conversation_access(id: Uuid) -> Self {
+        Event::of(Topic::ConversationAccess, id)
+    }
+    /// User `id` may have lost conversations they could read.
+    pub fn user_access(id: Uuid) -> Self {
+        Event::of(Topic::UserAccess, id)
     }
 }
 

@@ -27,9 +27,15 @@ pub enum Filter {
     Goals,
     Progress,
     Profile,
+    /// Deletions of one conversation's messages.
+    MessageDeletionsOf(Uuid),
+    ConversationDeletions,
+    TaskDeletions,
+    GoalDeletions,
 }
 
 impl Filter {
+    /// The topic of the rows this subscription delivers.
     pub fn topic(&self) -> Topic {
         match self {
             Filter::MessagesOf(_) => Topic::Message,
@@ -38,8 +44,43 @@ impl Filter {
             Filter::Goals => Topic::Goal,
             Filter::Progress => Topic::Progress,
             Filter::Profile => Topic::Profile,
+            Filter::MessageDeletionsOf(_) => Topic::MessageDeleted,
+            Filter::ConversationDeletions => Topic::ConversationDeleted,
+            Filter::TaskDeletions => Topic::TaskDeleted,
+            Filter::GoalDeletions => Topic::GoalDeleted,
         }
     }
+
+    /// The conversation a subscription is tied to: it ends when that conversation is
+    /// deleted or the subscriber may no longer read it.
+    pub fn conversation(&self) -> Option<Uuid> {
+        match self {
+            Filter::MessagesOf(c) | Filter::MessageDeletionsOf(c) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// Whether events of `topic` concern this subscription: its own rows, and the
+    /// deletions and access changes that end it.
+    pub fn listens_to(&self, topic: Topic) -> bool {
+        topic == self.topic()
+            || match topic {
+                Topic::ConversationDeleted | Topic::ConversationAccess | Topic::UserAccess => {
+                    self.conversation().is_some()
+                }
+                Topic::TaskDeleted => matches!(self, Filter::Tasks(Some(_))),
+                _ => false,
+            }
+    }
+}
+
+/// A row that was deleted, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Message(Uuid),
+    Conversation(Uuid),
+    Task(Uuid),
+    Goal(Uuid),
 }
 
 /// A row queued for a subscriber; shared by every subscriber it goes to.
@@ -51,6 +92,7 @@ pub enum Delivery {
     Goal(Arc<goal::Model>),
     Progress(Arc<progress_metric::Model>),
     Profile(Arc<profile::Model>),
+    Deleted(Deleted),
 }
 
 impl Delivery {
@@ -101,6 +143,7 @@ impl Delivery {
                     + text(&p.avatar_url)
                     + json_bytes(&p.onboarding)
             }
+            Delivery::Deleted(d) => std::mem::size_of_val(d),
         }
     }
 }
@@ -142,6 +185,7 @@ struct Entry {
 pub struct Candidate {
     pub id: u64,
     pub viewer: Viewer,
+    pub filter: Filter,
 }
 
 #[derive(Default)]
@@ -202,9 +246,10 @@ impl Registry {
             .sum()
     }
 
-    /// Whether anybody subscribes to `topic` (the dispatcher reads nothing otherwise).
+    /// Whether any subscription listens to `topic` (the dispatcher reads nothing
+    /// otherwise).
     pub fn wants(&self, topic: Topic) -> bool {
-        self.entries().values().any(|e| e.filter.topic() == topic)
+        self.entries().values().any(|e| e.filter.listens_to(topic))
     }
 
     /// The subscribers whose filter takes this row.
@@ -215,6 +260,7 @@ impl Registry {
             .map(|(id, e)| Candidate {
                 id: *id,
                 viewer: e.viewer.clone(),
+                filter: e.filter,
             })
             .collect()
     }
@@ -248,6 +294,12 @@ impl Registry {
                 entries.remove(&id);
             }
         }
+    }
+
+    /// Ends subscriber `id`: its stream yields what is already queued, then ends, and its
+    /// client gets `complete` for the operation.
+    pub fn close(&self, id: u64) {
+        self.remove(id);
     }
 
     fn remove(&self, id: u64) {
@@ -432,6 +484,40 @@ mod tests {
             2,
             "a gone subscriber's queue is gone"
         );
+    }
+
+    #[tokio::test]
+    async fn a_closed_subscriber_gets_what_was_queued_then_ends_without_an_error() {
+        let registry = Arc::new(Registry::default());
+        let mut sub = registry.add(Viewer::Service, Filter::MessagesOf(Uuid::nil()), events(4));
+        let id = registry.candidates(|_| true)[0].id;
+        registry.deliver(id, profile("queued"));
+        registry.close(id);
+        assert_eq!(registry.len(), 0);
+        assert_eq!(name(&sub.next().await.unwrap().unwrap()), "queued");
+        assert!(sub.next().await.is_none());
+    }
+
+    #[test]
+    fn conversation_subscriptions_listen_to_what_ends_them() {
+        let chat = Filter::MessagesOf(Uuid::nil());
+        let deletions = Filter::MessageDeletionsOf(Uuid::nil());
+        for topic in [
+            Topic::ConversationDeleted,
+            Topic::ConversationAccess,
+            Topic::UserAccess,
+        ] {
+            assert!(chat.listens_to(topic), "{topic:?}");
+            assert!(deletions.listens_to(topic), "{topic:?}");
+            assert!(!Filter::Conversations.listens_to(topic), "{topic:?}");
+        }
+        assert!(chat.listens_to(Topic::Message));
+        assert!(!chat.listens_to(Topic::MessageDeleted));
+        assert!(deletions.listens_to(Topic::MessageDeleted));
+        assert!(Filter::Tasks(Some(Uuid::nil())).listens_to(Topic::TaskDeleted));
+        assert!(!Filter::Tasks(None).listens_to(Topic::TaskDeleted));
+        assert!(Filter::ConversationDeletions.listens_to(Topic::ConversationDeleted));
+        assert!(!Filter::ConversationDeletions.listens_to(Topic::Conversation));
     }
 
     #[test]

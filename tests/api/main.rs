@@ -30,6 +30,7 @@ mod postgres_schema;
 mod public_forms;
 mod readiness;
 mod realtime;
+mod realtime_deletions;
 mod request_log;
 mod rls_parity;
 mod rls_probes;

@@ -295,12 +295,16 @@ on_both!(
             json!({ "t": team, "u": member.id }),
         )
         .await;
+        // The removed member's messageAdded ends; their conversationUpdated stays open.
+        let complete = socket.next_of("m").await.unwrap();
+        assert_eq!(complete, json!({ "id": "m", "type": "complete" }));
         app.send(&owner, chat, "after you left").await;
         assert_eq!(
             watcher.data("m").await["messageAdded"]["content"],
             "after you left"
         );
         socket.quiet_for(SETTLE).await;
+        app.wait_for_subscriptions(2).await;
     }
 );
 
@@ -425,6 +429,12 @@ on_both!(
             sockets.push(socket);
         }
         app.wait_for_subscriptions(5).await;
+        // A subscribe reads the conversation once more after registering; a first message
+        // received by all five makes sure those reads are over before counting.
+        app.send(&owner, chat, "warm-up").await;
+        for socket in &mut sockets {
+            assert_eq!(socket.data("m").await["messageAdded"]["content"], "warm-up");
+        }
 
         let before = app.all_statement_count();
         app.send(&owner, chat, "watched").await;

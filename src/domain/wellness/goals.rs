@@ -192,12 +192,12 @@ pub async fn update_goal(
 pub async fn delete_goal(db: &DatabaseConnection, viewer: &Viewer, id: Uuid) -> AppResult<Uuid> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
-    find_editable_goal(&txn, viewer, id).await?;
+    let current = find_editable_goal(&txn, viewer, id).await?;
     goal::Entity::delete_many()
         .filter(goal::Column::Id.eq(id))
         .filter(access::editable_goals(viewer))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    realtime::commit(txn, &[Event::goal_deleted(id, current.user_id)]).await?;
     Ok(id)
 }
