@@ -13,6 +13,7 @@ use confab::{metrics, seed};
 
 /// mimalloc rather than glibc's malloc: under the hostile mix glibc kept the memory of
 /// large answers in per-thread arenas after they were freed (see README, Performance).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
