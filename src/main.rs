@@ -11,10 +11,13 @@ use confab::config::{
 };
 use confab::{metrics, seed};
 
-/// mimalloc rather than glibc's malloc: under the hostile mix glibc kept the memory of
-/// large answers in per-thread arenas after they were freed (see README, Performance).
+/// jemalloc, with its background threads and as C's malloc too: under the hostile mix of
+/// `benches/soak.rs` it is the allocator that gives the memory of large answers back to
+/// the system once they are freed, idle or not (glibc's malloc and mimalloc kept it; see
+/// README, "Memory under a hostile mix").
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

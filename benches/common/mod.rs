@@ -53,15 +53,19 @@ pub fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Starts the gateway on `database_url` with `secret` and the extra environment `env`,
-/// and waits until `/readyz` answers 200.
+/// Starts the gateway (the release build, or CONFAB_BENCH_BIN) on `database_url` with
+/// `secret` and the extra environment `env`, and waits until `/readyz` answers 200.
 pub async fn start(database_url: &str, secret: &str, env: &[(&str, &str)]) -> Gateway {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
         .local_addr()
         .expect("its address")
         .port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
+    // CONFAB_BENCH_BIN: another build of the gateway (e.g. a copy kept while the next
+    // build replaces target/release/confab).
+    let binary = std::env::var("CONFAB_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_confab").to_owned());
+    let mut command = Command::new(binary);
     command
         .arg("serve")
         .env("DATABASE_URL", database_url)
