@@ -5,6 +5,7 @@
 mod documents;
 mod harness;
 
+mod access_conditions;
 mod authentication;
 mod browser;
 mod capability_policies;
