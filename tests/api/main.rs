@@ -35,6 +35,7 @@ mod schema;
 mod schema_controls;
 mod schema_diff;
 mod search;
+mod send_message_cost;
 mod supabase;
 mod tasks;
 mod team_races;
