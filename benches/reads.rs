@@ -335,14 +335,18 @@ fn clock_ticks() -> f64 {
 }
 
 async fn statements_total(http: &reqwest::Client, server: &Server) -> f64 {
-    let text = http
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let mut text = String::new();
+    // A pooled connection the server closed while idle fails once; the next one is new.
+    for attempt in 0..3 {
+        match http.get(format!("{}/metrics", server.url)).send().await {
+            Ok(reply) => {
+                text = reply.text().await.expect("metrics text");
+                break;
+            }
+            Err(e) if attempt == 2 => panic!("metrics: {e}"),
+            Err(_) => continue,
+        }
+    }
     text.lines()
         .find_map(|l| l.strip_prefix("confab_sql_statements_total "))
         .and_then(|v| v.trim().parse().ok())
@@ -394,6 +398,9 @@ async fn drive(
     } else {
         0.0
     };
+    // A client of its own, so no connection left idle by an earlier measurement (which
+    // the server may have closed meanwhile) is reused.
+    let http = &reqwest::Client::new();
     let cpu_before = cpu_seconds(server.pid, ticks);
     let started = Instant::now();
     let deadline = started + duration;
