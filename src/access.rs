@@ -25,7 +25,7 @@ use entity::{
     progress_metric, project, project_conversation, settings, stored_file, task, task_log, team,
     team_member, workspace_file,
 };
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement, UnionType};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait};
 use uuid::Uuid;
 
@@ -44,6 +44,35 @@ fn everything() -> Condition {
 
 fn col<E: EntityTrait, C: ColumnTrait>(entity: E, column: C) -> Expr {
     Expr::col((entity, column))
+}
+
+/// `key IN (first UNION ALL rest…)`: a row whose key one of the selects gives.
+///
+/// How every condition with more than one reason to see a row is written (own rows, a
+/// team's rows, public rows): each select is a lookup one index serves (`owner_id = $u`,
+/// `team_id IN (the user's teams)`), and the planner reads the few keys they give and
+/// fetches those rows by key. The same condition as `reason OR reason`, which Postgres
+/// cannot serve from an index when a reason is a subquery, so it scanned every user's
+/// rows and filtered. A key given twice (an own project of one's team) is still one row.
+fn key_in_any(key: Expr, first: SelectStatement, rest: Vec<SelectStatement>) -> Condition {
+    let mut keys = first;
+    for select in rest {
+        keys.union(UnionType::All, select);
+    }
+    Condition::all().add(key.in_subquery(keys))
+}
+
+/// `SELECT table.key FROM table WHERE condition`: one branch of a `key_in_any`.
+fn keys_where<E: EntityTrait, C: ColumnTrait>(
+    entity: E,
+    key: C,
+    condition: Condition,
+) -> SelectStatement {
+    Query::select()
+        .column((entity, key))
+        .from(entity)
+        .cond_where(condition)
+        .to_owned()
 }
 
 /// The user behind the viewer, or `UNAUTHENTICATED` for the anonymous and `FORBIDDEN`
@@ -137,26 +166,26 @@ pub fn editable_settings(viewer: &Viewer) -> Condition {
 pub fn readable_public_profiles(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
-        _ => Condition::any()
-            .add(readable_profiles(viewer))
-            .add(
-                col(profile::Entity, profile::Column::Id).in_subquery(
-                    Query::select()
-                        .column((project::Entity, project::Column::OwnerId))
-                        .from(project::Entity)
-                        .cond_where(readable_projects(viewer))
-                        .to_owned(),
-                ),
-            )
-            .add(
-                col(profile::Entity, profile::Column::Id).in_subquery(
-                    Query::select()
-                        .column((team_member::Entity, team_member::Column::UserId))
-                        .from(team_member::Entity)
-                        .cond_where(readable_team_members(viewer))
-                        .to_owned(),
-                ),
+        _ => key_in_any(
+            col(profile::Entity, profile::Column::Id),
+            keys_where(
+                profile::Entity,
+                profile::Column::Id,
+                readable_profiles(viewer),
             ),
+            vec![
+                keys_where(
+                    project::Entity,
+                    project::Column::OwnerId,
+                    readable_projects(viewer),
+                ),
+                keys_where(
+                    team_member::Entity,
+                    team_member::Column::UserId,
+                    readable_team_members(viewer),
+                ),
+            ],
+        ),
     }
 }
 
@@ -187,15 +216,28 @@ fn public_projects() -> Condition {
         .add(col(project::Entity, project::Column::Status).ne(ProjectStatus::Deleted))
 }
 
+/// Projects the user owns, and those of the teams where they hold one of `roles`, and,
+/// with `public`, public ones: as `key_in_any`, each branch an index lookup
+/// (`projects_owner_idx`, `projects_team_idx`, `projects_public_idx`).
+fn user_projects(user: Uuid, roles: &[TeamRole], public: bool) -> Condition {
+    let ids = |condition: Condition| keys_where(project::Entity, project::Column::Id, condition);
+    let mut rest = vec![ids(team_projects(user, roles))];
+    if public {
+        rest.push(ids(public_projects()));
+    }
+    key_in_any(
+        col(project::Entity, project::Column::Id),
+        ids(Condition::all().add(col(project::Entity, project::Column::OwnerId).eq(user))),
+        rest,
+    )
+}
+
 /// Projects the viewer may read: their own, their teams', and public ones.
 pub fn readable_projects(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         Viewer::Anonymous => public_projects(),
-        Viewer::User(user) => Condition::any()
-            .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
-            .add(team_projects(user.id, ANY_ROLE))
-            .add(public_projects()),
+        Viewer::User(user) => user_projects(user.id, ANY_ROLE, true),
     }
 }
 
@@ -203,9 +245,7 @@ pub fn readable_projects(viewer: &Viewer) -> Condition {
 pub fn own_projects(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service | Viewer::Anonymous => nothing(),
-        Viewer::User(user) => Condition::any()
-            .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
-            .add(team_projects(user.id, ANY_ROLE)),
+        Viewer::User(user) => user_projects(user.id, ANY_ROLE, false),
     }
 }
 
@@ -215,9 +255,7 @@ pub fn editable_projects(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         Viewer::Anonymous => nothing(),
-        Viewer::User(user) => Condition::any()
-            .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
-            .add(team_projects(user.id, MANAGERS)),
+        Viewer::User(user) => user_projects(user.id, MANAGERS, false),
     }
 }
 
@@ -227,9 +265,7 @@ pub fn deletable_projects(viewer: &Viewer) -> Condition {
     match viewer {
         Viewer::Service => everything(),
         Viewer::Anonymous => nothing(),
-        Viewer::User(user) => Condition::any()
-            .add(col(project::Entity, project::Column::OwnerId).eq(user.id))
-            .add(team_projects(user.id, OWNERS)),
+        Viewer::User(user) => user_projects(user.id, OWNERS, false),
     }
 }
 
@@ -359,16 +395,26 @@ fn team_chats(user: Uuid) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
+/// The ids of the conversations the user may read: their own (`conversations_owner_idx`)
+/// and the chats filed in their teams' projects, as one `UNION ALL`.
+fn readable_conversation_keys(user: Uuid) -> SelectStatement {
+    let mut keys = keys_where(
+        conversation::Entity,
+        conversation::Column::Id,
+        Condition::all().add(col(conversation::Entity, conversation::Column::OwnerId).eq(user)),
+    );
+    keys.union(UnionType::All, team_chats(user));
+    keys
+}
+
 /// Conversations the viewer may read: their own, and the chats filed in projects of
 /// their teams.
 pub fn readable_conversations(viewer: &Viewer) -> Condition {
     match viewer {
-        Viewer::User(user) => Condition::any()
-            .add(col(conversation::Entity, conversation::Column::OwnerId).eq(user.id))
-            .add(
-                col(conversation::Entity, conversation::Column::Id)
-                    .in_subquery(team_chats(user.id)),
-            ),
+        Viewer::User(user) => Condition::all().add(
+            col(conversation::Entity, conversation::Column::Id)
+                .in_subquery(readable_conversation_keys(user.id)),
+        ),
         _ => own_rows(
             viewer,
             col(conversation::Entity, conversation::Column::OwnerId),
@@ -444,9 +490,17 @@ fn messages_of(viewer: &Viewer, conversations: Condition) -> Condition {
     }
 }
 
-/// Messages the viewer may read: those of readable conversations.
+/// Messages the viewer may read: those of readable conversations. For a user, their
+/// conversation ids straight from `readable_conversation_keys` (every id it gives is a
+/// conversation's: its team branch reads chat links, whose conversation is a foreign key).
 pub fn readable_messages(viewer: &Viewer) -> Condition {
-    messages_of(viewer, readable_conversations(viewer))
+    match viewer {
+        Viewer::User(user) => Condition::all().add(
+            col(message::Entity, message::Column::ConversationId)
+                .in_subquery(readable_conversation_keys(user.id)),
+        ),
+        _ => messages_of(viewer, readable_conversations(viewer)),
+    }
 }
 
 /// Messages the viewer may change: those of conversations they may change.

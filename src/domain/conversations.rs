@@ -290,11 +290,13 @@ pub async fn find_readable(
 const EDIT_REFUSAL: &str = "only the conversation's owner may change it";
 const MESSAGE_EDIT_REFUSAL: &str = "only the conversation's owner may change its messages";
 
-/// The conversation (readable) and whether the viewer may change it, in one statement.
+/// The conversation (readable) and whether the viewer may change it, in one statement;
+/// with `lock`, its row locked for the rest of the transaction (see `lock_conversation`).
 async fn find_checked_conversation(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     id: Uuid,
+    lock: bool,
 ) -> AppResult<(conversation::Model, bool)> {
     let Checked {
         row,
@@ -304,7 +306,7 @@ async fn find_checked_conversation(
         id,
         access::readable_conversations(viewer),
         [access::editable_conversations(viewer)],
-        false,
+        lock,
     )
     .await?
     .ok_or_else(|| AppError::not_found("conversation"))?;
@@ -317,7 +319,23 @@ pub async fn find_editable(
     viewer: &Viewer,
     id: Uuid,
 ) -> AppResult<conversation::Model> {
-    let (found, editable) = find_checked_conversation(db, viewer, id).await?;
+    let (found, editable) = find_checked_conversation(db, viewer, id, false).await?;
+    if !editable {
+        return Err(AppError::Forbidden(EDIT_REFUSAL.to_owned()));
+    }
+    Ok(found)
+}
+
+/// As [`find_editable`], and the row locked for the rest of the transaction in the same
+/// statement (Postgres; SQLite's IMMEDIATE write transaction already holds the write
+/// lock). A row that is readable but not editable is locked too until the refusal rolls
+/// the transaction back.
+async fn find_editable_locked(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<conversation::Model> {
+    let (found, editable) = find_checked_conversation(db, viewer, id, true).await?;
     if !editable {
         return Err(AppError::Forbidden(EDIT_REFUSAL.to_owned()));
     }
@@ -519,6 +537,63 @@ async fn insert_message(
     .await?)
 }
 
+/// Inserts the message at the conversation's highest sequence + 1 (1 for the first), in
+/// one statement; `None` when the highest sequence is already `i32::MAX`. The caller holds
+/// the conversation's lock, so no other append reads the same highest sequence.
+async fn append_message(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    input: NewMessage,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<Option<message::Model>> {
+    use sea_orm::{ActiveEnum, FromQueryResult};
+    let highest = || {
+        Expr::expr(Func::coalesce([
+            Func::max(Expr::col((message::Entity, message::Column::Sequence))).into(),
+            Expr::val(0i32),
+        ]))
+    };
+    let row = Query::select()
+        .expr(Expr::val(Uuid::new_v4()))
+        .expr(Expr::val(conversation_id))
+        .expr(highest().add(1i32))
+        .expr(Expr::val(input.role.to_value()))
+        .expr(Expr::val(input.content))
+        .expr(Expr::val(input.metadata.unwrap_or_else(empty_object)))
+        .expr(Expr::val(input.token_count))
+        .expr(Expr::val(input.audio_url))
+        .expr(Expr::val(now))
+        .expr(Expr::val(now))
+        .from(message::Entity)
+        .and_where(
+            Expr::col((message::Entity, message::Column::ConversationId)).eq(conversation_id),
+        )
+        .and_having(highest().lt(i32::MAX))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(message::Entity)
+        .columns([
+            message::Column::Id,
+            message::Column::ConversationId,
+            message::Column::Sequence,
+            message::Column::Role,
+            message::Column::Content,
+            message::Column::Metadata,
+            message::Column::TokenCount,
+            message::Column::AudioUrl,
+            message::Column::CreatedAt,
+            message::Column::UpdatedAt,
+        ])
+        .select_from(row)
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .returning_all()
+        .to_owned();
+    match db.query_one(&insert).await? {
+        Some(row) => Ok(Some(message::Model::from_query_result(&row, "")?)),
+        None => Ok(None),
+    }
+}
+
 /// Recomputes a conversation's counters from its messages and bumps its `updatedAt`,
 /// then the `updatedAt` of every project holding it.
 async fn refresh_counters(
@@ -594,28 +669,18 @@ pub async fn send_message(
 ) -> AppResult<message::Model> {
     access::require_signed_in(viewer)?;
     let txn = db::begin_write(db).await?;
-    find_editable(&txn, viewer, input.conversation_id).await?;
+    find_editable_locked(&txn, viewer, input.conversation_id).await?;
     if input.sequence.is_some_and(|s| s < 1) {
         return Err(AppError::bad_input("sequence must be at least 1"));
     }
     check_message(&input.message)?;
-    lock_conversation(&txn, input.conversation_id).await?;
     let now = db::now();
     let saved = match input.sequence {
-        None => {
-            let highest: Option<i32> = message::Entity::find()
-                .select_only()
-                .column_as(message::Column::Sequence.max(), "highest")
-                .filter(message::Column::ConversationId.eq(input.conversation_id))
-                .into_tuple::<Option<i32>>()
-                .one(&txn)
-                .await?
-                .flatten();
-            let next = highest.unwrap_or(0).checked_add(1).ok_or_else(|| {
+        None => append_message(&txn, input.conversation_id, input.message, now)
+            .await?
+            .ok_or_else(|| {
                 AppError::Conflict("the conversation has no sequence left".to_owned())
-            })?;
-            insert_message(&txn, input.conversation_id, next, input.message, now).await?
-        }
+            })?,
         Some(sequence) => {
             let existing = message::Entity::find()
                 .filter(message::Column::ConversationId.eq(input.conversation_id))

@@ -5,6 +5,7 @@
 mod documents;
 mod harness;
 
+mod access_conditions;
 mod authentication;
 mod browser;
 mod capability_policies;
@@ -38,6 +39,7 @@ mod schema;
 mod schema_controls;
 mod schema_diff;
 mod search;
+mod send_message_cost;
 mod supabase;
 mod tasks;
 mod team_races;
