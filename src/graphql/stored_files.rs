@@ -156,12 +156,12 @@ pub async fn project_files(
     let page = rc
         .loaders
         .file_pages
-        .load(project_id, (), &args, rc.limits)
+        .load(project_id, (), (), &args, rc.limits)
         .await?;
-    Ok(ProjectFileConnection {
+    Ok(ProjectFileConnection::new(
         page,
-        total: TotalCount::Loader(CountKey::ProjectFiles(project_id)),
-    })
+        TotalCount::Loader(CountKey::ProjectFiles(project_id)),
+    ))
 }
 
 /// `Conversation.attachments`: a page of the chat's attachments, newest first.
@@ -180,10 +180,10 @@ pub async fn conversation_attachments(
     let page = rc
         .loaders
         .attachment_pages
-        .load(conversation_id, (), &args, rc.limits)
+        .load(conversation_id, (), (), &args, rc.limits)
         .await?;
-    Ok(ChatAttachmentConnection {
+    Ok(ChatAttachmentConnection::new(
         page,
-        total: TotalCount::Loader(CountKey::ConversationAttachments(conversation_id)),
-    })
+        TotalCount::Loader(CountKey::ConversationAttachments(conversation_id)),
+    ))
 }

@@ -149,9 +149,11 @@ pub enum ProjectFiles {}
 impl PageList for ProjectFiles {
     type Model = entity::stored_file::Model;
     type Order = ();
-    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
+    type Columns = ();
+    fn rows(viewer: &Viewer, (): ()) -> (SelectStatement, Expr) {
         files::project_files_query(viewer)
     }
+    fn both((): (), (): ()) {}
     fn sort((): ()) -> Sort {
         files::file_sort()
     }
@@ -164,9 +166,11 @@ pub enum ConversationAttachments {}
 impl PageList for ConversationAttachments {
     type Model = entity::stored_file::Model;
     type Order = ();
-    fn rows(viewer: &Viewer) -> (SelectStatement, Expr) {
+    type Columns = ();
+    fn rows(viewer: &Viewer, (): ()) -> (SelectStatement, Expr) {
         files::conversation_attachments_query(viewer)
     }
+    fn both((): (), (): ()) {}
     fn sort((): ()) -> Sort {
         files::file_sort()
     }
