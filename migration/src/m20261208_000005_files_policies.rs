@@ -1,4 +1,5 @@
-//! [files] `stored_files` under the policy-parity rules (Postgres only; nothing on SQLite).
+//! [files] `stored_files` under the policy-parity rules, and the table that keeps the
+//! download signing key of gateways run without one (Postgres only; nothing on SQLite).
 //!
 //! The files migration came with simple policies of its own that said more than the
 //! gateway: a user could insert a row naming themselves into any project or chat, delete
@@ -16,6 +17,12 @@
 //!   (and a profile's `avatar_url`) behind, and changing a bucket, size, owner or parent
 //!   would make the row lie about its object. Uploads and deletes go through the gateway
 //!   (`uploadProjectFile`, `deleteProjectFile`, ...), or the service role.
+//!
+//! `storage_signing_keys` holds at most one row: the key of signed download URLs that the
+//! first gateway on this database without `--storage-signing-key` generates, so that
+//! every gateway on the database signs and verifies alike, across restarts (SQLite keeps
+//! its key in a file beside the database). It is the gateway's alone: RLS on, no policy,
+//! and no privilege for `anon`, `authenticated` or `service_role`.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -34,6 +41,16 @@ const READ: &str = "bucket = 'avatars' \
         OR (is_public AND status <> 'deleted') \
         OR team_id IN (SELECT auth_team_ids(ARRAY['owner','admin','member']))) \
     OR conversation_id = ANY ((SELECT auth_readable_conversation_id_array())::uuid[])";
+
+const SIGNING_KEYS: &str = r#"
+CREATE TABLE storage_signing_keys (
+  id smallint PRIMARY KEY CHECK (id = 1),
+  key text NOT NULL CHECK (length(key) >= 32),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE storage_signing_keys ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON storage_signing_keys FROM PUBLIC;
+"#;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -68,12 +85,15 @@ impl MigrationTrait for Migration {
             "CREATE POLICY stored_files_read ON stored_files FOR SELECT USING ({});\n",
             READ.replace("UID", UID)
         ));
+        sql.push_str(SIGNING_KEYS);
         if roles {
-            // Whatever the schema's default privileges granted: reads only, for both.
+            // Whatever the schema's default privileges granted: reads only, for both; the
+            // signing key for no one but the gateway.
             sql.push_str(
                 "REVOKE ALL ON stored_files FROM PUBLIC, anon, authenticated, service_role;\n\
                  GRANT ALL ON stored_files TO service_role;\n\
-                 GRANT SELECT ON stored_files TO authenticated, anon;\n",
+                 GRANT SELECT ON stored_files TO authenticated, anon;\n\
+                 REVOKE ALL ON storage_signing_keys FROM anon, authenticated, service_role;\n",
             );
         }
         db.execute_unprepared(&sql).await?;
@@ -87,8 +107,11 @@ impl MigrationTrait for Migration {
         }
         // The files migration's policies are not restored: `stored_files` is left to the
         // service role (RLS on, its policy only), which refuses more, never less.
-        db.execute_unprepared("DROP POLICY IF EXISTS stored_files_read ON stored_files;\n")
-            .await?;
+        db.execute_unprepared(
+            "DROP POLICY IF EXISTS stored_files_read ON stored_files;\n\
+             DROP TABLE IF EXISTS storage_signing_keys;\n",
+        )
+        .await?;
         Ok(())
     }
 }
