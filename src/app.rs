@@ -271,7 +271,9 @@ pub async fn build(settings: &Settings) -> Result<App, StartError> {
         },
     ));
     rate_limits.start_housekeeping(crate::rate_limit::HOUSEKEEPING_EVERY);
-    let storage = crate::storage::Storage::from_settings(settings).map_err(StartError::Config)?;
+    let storage = crate::storage::Storage::from_settings(settings, &connected.conn)
+        .await
+        .map_err(StartError::Config)?;
     start_sweep(&connected.conn, &storage);
     let state = AppState {
         schema: build_schema_with(SchemaLimits::from(settings), search, Some(storage.clone())),

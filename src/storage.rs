@@ -164,7 +164,11 @@ const SIGNING_KEY_FILE: &str = ".confab-storage-key";
 
 impl Storage {
     /// The store the settings name; fails on a malformed `--storage-url` or S3 setting.
-    pub fn from_settings(settings: &Settings) -> Result<Storage, String> {
+    /// `db` (migrated) keeps the signing key on Postgres when none is configured.
+    pub async fn from_settings(
+        settings: &Settings,
+        db: &sea_orm::DatabaseConnection,
+    ) -> Result<Storage, String> {
         let (store, presigner, base, chunk_bytes, description): (
             Arc<dyn ObjectStore>,
             Option<Arc<AmazonS3>>,
@@ -226,7 +230,10 @@ impl Storage {
                 )
             }
         };
-        let signing_key = signing_key(settings)?;
+        let signing_key = match signing_key(settings)? {
+            Some(key) => key,
+            None => database_key(db).await?,
+        };
         let rules = |max_bytes: u64, types: &[String]| BucketRules {
             max_bytes,
             types: types.to_vec(),
@@ -528,37 +535,61 @@ impl Storage {
     }
 }
 
-/// The signing key: the configured one, else one kept beside the SQLite file (made once),
-/// else (Postgres, nothing configured) one for this process only, with a warning.
-fn signing_key(settings: &Settings) -> Result<Vec<u8>, String> {
+/// A new random key: 32 bytes, hex.
+fn fresh_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The signing key: the configured one, else one kept beside the SQLite file (made once);
+/// None on Postgres with nothing configured (see [`database_key`]).
+fn signing_key(settings: &Settings) -> Result<Option<Vec<u8>>, String> {
     if let Some(key) = &settings.storage_signing_key {
         if key.len() < 32 {
             return Err("CONFAB_STORAGE_SIGNING_KEY must be at least 32 characters".to_owned());
         }
-        return Ok(key.as_bytes().to_vec());
+        return Ok(Some(key.as_bytes().to_vec()));
     }
-    let fresh = || {
-        use rand::RngCore;
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        hex::encode(bytes)
-    };
     if !settings.is_sqlite() {
-        tracing::warn!(
-            "no CONFAB_STORAGE_SIGNING_KEY: signed download URLs last until this process \
-             stops and only this instance accepts them"
-        );
-        return Ok(fresh().into_bytes());
+        return Ok(None);
     }
     let path = settings.data_dir().join(SIGNING_KEY_FILE);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         if existing.trim().len() >= 32 {
-            return Ok(existing.trim().as_bytes().to_vec());
+            return Ok(Some(existing.trim().as_bytes().to_vec()));
         }
     }
-    let key = fresh();
+    let key = fresh_key();
     write_private(&path, &key)
         .map_err(|e| format!("storage signing key {}: {e}", path.display()))?;
+    Ok(Some(key.into_bytes()))
+}
+
+/// Postgres without a configured key: the one row of `storage_signing_keys`, made by the
+/// first gateway to start (`ON CONFLICT DO NOTHING`, then read back, so gateways starting
+/// together agree), shared by every gateway on the database and kept across restarts.
+async fn database_key(db: &sea_orm::DatabaseConnection) -> Result<Vec<u8>, String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = db.get_database_backend();
+    let failed = |e: sea_orm::DbErr| format!("storage signing key in the database: {e}");
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO storage_signing_keys (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        [fresh_key().into()],
+    ))
+    .await
+    .map_err(failed)?;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT key FROM storage_signing_keys WHERE id = 1",
+        ))
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| "storage signing key in the database: no row".to_owned())?;
+    let key: String = row.try_get("", "key").map_err(failed)?;
     Ok(key.into_bytes())
 }
 

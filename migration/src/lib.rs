@@ -20,6 +20,7 @@ mod m20261207_000001_realtime_outbox;
 mod m20261207_000001_search;
 mod m20261208_000001_files;
 mod m20261208_000002_policy_parity;
+mod m20261208_000005_files_policies;
 pub mod search_index;
 
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_realtime_outbox::Migration),
             Box::new(m20261208_000001_files::Migration),
             Box::new(m20261208_000002_policy_parity::Migration),
+            Box::new(m20261208_000005_files_policies::Migration),
         ]
     }
 }

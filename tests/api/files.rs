@@ -183,7 +183,9 @@ pub async fn start(
     };
     let mut settings = Settings::for_database(&app.database_url);
     both(&mut settings);
-    let storage = Storage::from_settings(&settings).expect("the same store");
+    let storage = Storage::from_settings(&settings, &app.db)
+        .await
+        .expect("the same store");
     Some(Files {
         app,
         storage,
@@ -1290,6 +1292,111 @@ async fn readiness_needs_the_object_store() {
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["checks"]["storage"]["status"], "down", "{body}");
+}
+
+/// Postgres without `--storage-signing-key`: the first gateway keeps a generated key in
+/// the database, and another gateway on the same database (or this one restarted) signs
+/// with it, so a private URL from one downloads from the other; a configured key still
+/// takes precedence. No client role may read the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_gateways_without_a_key_share_the_one_kept_in_the_database() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let objects = dir.path().join("objects").display().to_string();
+    let configured_objects = objects.clone();
+    let store = move |s: &mut Settings| {
+        s.storage_url = Some(objects.clone());
+        s.storage_signing_key = None;
+    };
+    let Some(first) = harness::postgres_with(store.clone()).await else {
+        return;
+    };
+    let second = first.another_gateway(store.clone()).await;
+    let keys = "SELECT count(*) AS n FROM storage_signing_keys";
+    let row = first
+        .db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, keys))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1);
+
+    let alice = harness::user("alice");
+    let project = first.create_project(&alice, "Shared key", false).await;
+    let mut settings = Settings::for_database(&first.database_url);
+    store(&mut settings);
+    let storage = Storage::from_settings(&settings, &first.db)
+        .await
+        .expect("the store");
+    let f = Files {
+        app: first,
+        storage,
+        s3: false,
+        _dir: dir,
+    };
+    let bytes = png(300);
+    let file = f
+        .project_file(&alice, project, "a.png", bytes.clone())
+        .await;
+    let url = file["url"].as_str().expect("a url").to_owned();
+    assert!(url.contains("sig="), "{url}");
+    // The URL the first gateway signed downloads from the second, and the reverse.
+    let from_second = reqwest::get(format!("{}{url}", second.url)).await.unwrap();
+    assert_eq!(from_second.status(), 200);
+    assert_eq!(from_second.bytes().await.unwrap().to_vec(), bytes);
+    let data = second
+        .ok(
+            &alice,
+            "query($id: UUID!) { project(id: $id) { files { nodes { url } } } }",
+            json!({ "id": project }),
+        )
+        .await;
+    let second_url = data["project"]["files"]["nodes"][0]["url"]
+        .as_str()
+        .expect("a url")
+        .to_owned();
+    assert_eq!(f.get(&second_url, &[]).await.status(), 200);
+    // A gateway started later (a restart) signs alike: the same URL within the minute.
+    let third = f.app.another_gateway(store).await;
+    let data = third
+        .ok(
+            &alice,
+            "query($id: UUID!) { project(id: $id) { files { nodes { url } } } }",
+            json!({ "id": project }),
+        )
+        .await;
+    assert_eq!(
+        data["project"]["files"]["nodes"][0]["url"],
+        second_url.as_str()
+    );
+    // A configured key takes precedence: its gateway refuses the others' URLs.
+    let configured = f
+        .app
+        .another_gateway(|s| {
+            s.storage_url = Some(configured_objects);
+            s.storage_signing_key = Some(SIGNING_KEY.to_owned());
+        })
+        .await;
+    let refused = reqwest::get(format!("{}{url}", configured.url))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    // The key is the gateway's alone.
+    for role in ["anon", "authenticated", "service_role"] {
+        let txn = f.app.db.begin().await.unwrap();
+        txn.execute_unprepared(&format!("SET LOCAL ROLE {role}"))
+            .await
+            .unwrap();
+        let read = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT key FROM storage_signing_keys",
+            ))
+            .await;
+        let error = read.expect_err("the key stays hidden").to_string();
+        assert!(error.contains("permission denied"), "{role}: {error}");
+        txn.rollback().await.unwrap();
+    }
 }
 
 /// A maintained JavaScript upload client (`extract-files` + fetch, tests/browser/upload.mjs)

@@ -4,7 +4,8 @@
 //! Random users, teams with OWNERs, ADMINs and MEMBERs, projects (own, team, public,
 //! archived, deleted, and team projects of people who left the team), chats filed in
 //! them, messages, tasks and logs, goals, journal entries, progress, credits, workspace
-//! files, settings, public forms. Then, for every viewer (each user, the anonymous, the
+//! files, settings, public forms, stored files (project files, avatars, chat attachments).
+//! Then, for every viewer (each user, the anonymous, the
 //! service role) and every table in [`TABLES`], the keys visible to the database role
 //! PostgREST would use (`authenticated`, `anon`, `service_role`) with that viewer's claims
 //! must equal the keys the access module's condition selects; and a list of writes tried
@@ -21,8 +22,8 @@ use confab::auth::{UserClaims, Viewer};
 use entity::enums::TeamRole;
 use entity::{
     conversation, credit_account, credit_transaction, goal, journal_entry, message, profile,
-    progress_metric, project, project_conversation, settings, site_visit, task, task_log, team,
-    team_member, waitlist_entry, workspace_file,
+    progress_metric, project, project_conversation, settings, site_visit, stored_file, task,
+    task_log, team, team_member, waitlist_entry, workspace_file,
 };
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -309,6 +310,17 @@ const TABLES: &[Table] = &[
         key: "id::text",
         expected: |v| keys(site_visit::Entity, "site_visits.id::text", service_only(v)),
     },
+    Table {
+        relation: "stored_files",
+        key: "id::text",
+        expected: |v| {
+            keys(
+                stored_file::Entity,
+                "stored_files.id::text",
+                access::readable_stored_files(v),
+            )
+        },
+    },
 ];
 
 /// One membership of the random world: its id, its user, their role.
@@ -326,6 +338,8 @@ struct World {
     links: BTreeSet<(Uuid, Uuid)>,
     tasks: Vec<Uuid>,
     goals: Vec<Uuid>,
+    /// Rows of `stored_files` (project files, avatars, attachments).
+    files: Vec<Uuid>,
 }
 
 fn role_text(role: TeamRole) -> &'static str {
@@ -470,6 +484,30 @@ async fn build_world(db: &DatabaseConnection, seed: u64, n: usize) -> World {
             ));
         }
     }
+    // Stored files, as the gateway writes them (objects are not needed to read rows): a
+    // file in most projects (own, team, public, archived, deleted), uploaded by its owner
+    // or a teammate; avatars; attachments and recordings in most chats.
+    for (k, p) in w.projects.clone().into_iter().enumerate() {
+        if rng.random_bool(0.8) {
+            let uploader = *w.users.choose(&mut rng).expect("users");
+            let id = file_row(&mut sql, "project-files", uploader, Some(p), None, k);
+            w.files.push(id);
+        }
+    }
+    for (k, user) in w.users.clone().into_iter().enumerate() {
+        if rng.random_bool(0.6) {
+            let id = file_row(&mut sql, "avatars", user, None, None, k);
+            w.files.push(id);
+        }
+    }
+    for (k, c) in w.conversations.clone().into_iter().enumerate() {
+        if rng.random_bool(0.6) {
+            let bucket = *["attachments", "audio"].choose(&mut rng).expect("buckets");
+            let uploader = *w.users.choose(&mut rng).expect("users");
+            let id = file_row(&mut sql, bucket, uploader, None, Some(c), k);
+            w.files.push(id);
+        }
+    }
     sql.push_str(&format!(
         "INSERT INTO waitlist_entries (id, email, email_key, created_at) VALUES ('{}', 'w{seed}@example.com', 'w{seed}@example.com', now());\n\
          INSERT INTO site_visits (id, path, created_at) VALUES ('{}', '/', now());\n",
@@ -478,6 +516,27 @@ async fn build_world(db: &DatabaseConnection, seed: u64, n: usize) -> World {
     ));
     run(db, &sql).await;
     w
+}
+
+/// Appends the insert of one `stored_files` row to `sql`; returns its id.
+fn file_row(
+    sql: &mut String,
+    bucket: &str,
+    owner: Uuid,
+    project: Option<Uuid>,
+    conversation: Option<Uuid>,
+    k: usize,
+) -> Uuid {
+    let id = Uuid::new_v4();
+    let or_null = |id: Option<Uuid>| id.map_or("NULL".to_owned(), |id| format!("'{id}'"));
+    sql.push_str(&format!(
+        "INSERT INTO stored_files (id, bucket, owner_id, project_id, conversation_id, file_name, mime_type, size_bytes, created_at) \
+         VALUES ('{id}', '{bucket}', '{owner}', {}, {}, 'file{k}', 'image/png', {}, now());\n",
+        or_null(project),
+        or_null(conversation),
+        100 + k
+    ));
+    id
 }
 
 /// The database role and claims PostgREST would use for `viewer`.
@@ -880,6 +939,53 @@ async fn attempts_of(db: &DatabaseConnection, w: &World, me: Uuid) -> Vec<Attemp
             *u == me,
         );
     }
+    // Stored files: RLS grants users no writes. A row names an object in the store; the
+    // gateway writes the object before the row and removes it after the row
+    // (`deleteProjectFile`, `deleteChatAttachment`, `uploadAvatar`), so a direct insert
+    // or delete, or a changed bucket, size, owner or parent, would part rows from objects.
+    for f in &w.files {
+        for (what, set) in [
+            ("rename", "file_name = 'renamed'"),
+            ("take", "owner_id = 'ME'"),
+            ("resize", "size_bytes = 1"),
+            ("move to another bucket", "bucket = 'avatars'"),
+            ("retype", "mime_type = 'text/html'"),
+            ("detach", "project_id = NULL, conversation_id = NULL"),
+        ] {
+            add(
+                format!("{what} stored file {f}"),
+                format!(
+                    "UPDATE stored_files SET {} WHERE id = '{f}'",
+                    set.replace("ME", &me.to_string())
+                ),
+                false,
+            );
+        }
+        add(
+            format!("delete the row of stored file {f}"),
+            format!("DELETE FROM stored_files WHERE id = '{f}'"),
+            false,
+        );
+    }
+    for p in &w.projects {
+        add(
+            format!("insert a file row into project {p}"),
+            insert_stored_file("project-files", me, Some(*p), None),
+            false,
+        );
+    }
+    for c in &w.conversations {
+        add(
+            format!("insert an attachment row into chat {c}"),
+            insert_stored_file("attachments", me, None, Some(*c)),
+            false,
+        );
+    }
+    add(
+        "insert an avatar row".into(),
+        insert_stored_file("avatars", me, None, None),
+        false,
+    );
     add(
         "change own email through own_profile".into(),
         format!("UPDATE own_profile SET email = 'new-hire@acme.com' WHERE id = '{me}'"),
@@ -1009,8 +1115,46 @@ fn anonymous_attempts(w: &World) -> Vec<Attempt> {
             format!("UPDATE projects SET title = 'x' WHERE id = '{p}'"),
             false,
         ));
+        list.push(attempt(
+            "insert a file row into a project",
+            insert_stored_file("project-files", user, Some(*p), None),
+            false,
+        ));
     }
+    for f in &w.files {
+        list.push(attempt(
+            "rename a stored file",
+            format!("UPDATE stored_files SET file_name = 'x' WHERE id = '{f}'"),
+            false,
+        ));
+        list.push(attempt(
+            "delete the row of a stored file",
+            format!("DELETE FROM stored_files WHERE id = '{f}'"),
+            false,
+        ));
+    }
+    list.push(attempt(
+        "insert an avatar row",
+        insert_stored_file("avatars", user, None, None),
+        false,
+    ));
     list
+}
+
+fn insert_stored_file(
+    bucket: &str,
+    owner: Uuid,
+    project: Option<Uuid>,
+    conversation: Option<Uuid>,
+) -> String {
+    let or_null = |id: Option<Uuid>| id.map_or("NULL".to_owned(), |id| format!("'{id}'"));
+    format!(
+        "INSERT INTO stored_files (id, bucket, owner_id, project_id, conversation_id, file_name, mime_type, size_bytes, created_at) \
+         VALUES ('{}', '{bucket}', '{owner}', {}, {}, 'forged', 'image/png', 1, now())",
+        Uuid::new_v4(),
+        or_null(project),
+        or_null(conversation)
+    )
 }
 
 fn insert_project(owner: Uuid, team: Option<Uuid>) -> String {
