@@ -14,8 +14,8 @@ use entity::enums::ProjectStatus;
 use entity::{conversation, profile, project, stored_file};
 use sea_orm::sea_query::{Alias, Expr, Func, SelectStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, QueryTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -197,25 +197,7 @@ pub async fn store_file(
     let txn = db::begin_write(conn).await?;
     let (project_id, conversation_id, encrypted) = match target {
         Target::Project(id) => {
-            let checked = find_checked::<project::Entity, 1>(
-                &txn,
-                id,
-                access::readable_projects(viewer),
-                [access::editable_projects(viewer)],
-                true,
-            )
-            .await?
-            .ok_or_else(|| AppError::not_found("project"))?;
-            if !checked.holds[0] {
-                return Err(AppError::Forbidden(
-                    "only the project's editors may add files".to_owned(),
-                ));
-            }
-            if checked.row.status == ProjectStatus::Deleted {
-                return Err(AppError::Conflict(
-                    "the project is deleted: restore it first".to_owned(),
-                ));
-            }
+            lock_live_project_for_editor(&txn, viewer, id, "project", "add files").await?;
             (Some(id), None, false)
         }
         Target::Conversation(id, _) => {
@@ -353,25 +335,7 @@ pub async fn delete_file(
         .await?
         .ok_or_else(|| AppError::not_found("file"))?;
     if let Some(project_id) = file.project_id {
-        let checked = find_checked::<project::Entity, 1>(
-            &txn,
-            project_id,
-            access::readable_projects(viewer),
-            [access::editable_projects(viewer)],
-            true,
-        )
-        .await?
-        .ok_or_else(|| AppError::not_found("file"))?;
-        if !checked.holds[0] {
-            return Err(AppError::Forbidden(
-                "only the project's editors may delete its files".to_owned(),
-            ));
-        }
-        if checked.row.status == ProjectStatus::Deleted {
-            return Err(AppError::Conflict(
-                "the project is deleted: restore it first".to_owned(),
-            ));
-        }
+        lock_live_project_for_editor(&txn, viewer, project_id, "file", "delete its files").await?;
     } else if let Some(conversation_id) = file.conversation_id {
         let editable = conversation::Entity::find_by_id(conversation_id)
             .filter(access::editable_conversations(viewer))
@@ -524,4 +488,36 @@ pub async fn sweep(db: &impl ConnectionTrait, storage: &Storage) -> AppResult<us
         tracing::info!(removed, "storage sweep: removed objects no row names");
     }
     Ok(removed)
+}
+
+/// Finds `id` readable and locks it for the rest of `txn`, then requires the viewer to be
+/// one of its editors (FORBIDDEN: "only the project's editors may {action}") and the
+/// project not to be DELETED (CONFLICT); unreadable is NOT_FOUND as `missing`.
+async fn lock_live_project_for_editor(
+    txn: &DatabaseTransaction,
+    viewer: &Viewer,
+    id: Uuid,
+    missing: &str,
+    action: &str,
+) -> AppResult<()> {
+    let checked = find_checked::<project::Entity, 1>(
+        txn,
+        id,
+        access::readable_projects(viewer),
+        [access::editable_projects(viewer)],
+        true,
+    )
+    .await?
+    .ok_or_else(|| AppError::not_found(missing))?;
+    if !checked.holds[0] {
+        return Err(AppError::Forbidden(format!(
+            "only the project's editors may {action}"
+        )));
+    }
+    if checked.row.status == ProjectStatus::Deleted {
+        return Err(AppError::Conflict(
+            "the project is deleted: restore it first".to_owned(),
+        ));
+    }
+    Ok(())
 }
